@@ -1,0 +1,63 @@
+"""Installs disent_jax: `pip install -e .[test]`."""
+
+import pathlib
+
+import setuptools
+
+_HERE = pathlib.Path(__file__).parent
+
+_CORE = [
+    "jax>=0.7,<0.11",
+    "flax>=0.11,<0.13",
+    "optax>=0.2.5,<0.3",
+    "orbax-checkpoint>=0.11.20,<0.13",
+    "chex>=0.1.90,<0.2",
+    "tensorflow-datasets>=4.9.9,<5",
+    "array-record>=0.7,<0.9",
+    "grain>=0.2.12,<0.3",
+    "ml-collections>=1.0,<2",
+    "trimesh>=4.5,<6",
+    "absl-py>=2.1,<3",
+    "numpy>=1.26,<3",
+    "scipy>=1.13,<2",
+    "tqdm>=4.66,<5",
+    "tensorboardX>=2.6,<3",
+    "matplotlib>=3.8,<4",
+]
+
+_EXTRAS = {
+    # Everything the test suite needs on top of the core.
+    "test": [
+        "pytest>=8,<10",
+        "pytest-xdist>=3.5,<4",
+        "tensorly>=0.9,<0.11",
+    ],
+    # Real assets read from installed packages (see docs); filled per method.
+    "real": [],
+    # Peer libraries for parity tests and side-by-side benchmarks.
+    "parity": [
+        "torch==2.13.0",
+        "torch-geometric>=2.6,<2.9",
+    ],
+}
+
+setuptools.setup(
+    name="disent_jax",
+    version="0.1.0",
+    description=(
+        "Disentangled face representations (identity, expression, pose, "
+        "illumination) in JAX/Flax."),
+    long_description=(_HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.11",
+    packages=setuptools.find_packages(include=["disent_jax", "disent_jax.*"]),
+    install_requires=_CORE,
+    extras_require=_EXTRAS,
+    entry_points={
+        "console_scripts": [
+            "disent-jax-train=disent_jax.cli.train:run",
+            "disent-jax-eval=disent_jax.cli.eval:run",
+        ],
+    },
+)
