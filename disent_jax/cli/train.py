@@ -1,0 +1,56 @@
+"""Trains a method: `disent-jax-train --config=configs/x.py --workdir=DIR`.
+
+Re-running the same command resumes from the newest checkpoint in DIR.
+"""
+
+import sys
+from typing import Sequence
+
+from absl import app
+from absl import flags
+from absl import logging
+from ml_collections import config_flags
+
+from disent_jax.cli import common
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/demo.py:runlocal.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")
+flags.mark_flags_as_required(["config", "workdir"])
+common.define_distributed_flags()
+
+
+def main(argv: Sequence[str]) -> None:
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  common.quiet_library_logs()
+  common.maybe_initialize_distributed()
+  # Imported after jax.distributed so nothing touches devices before it.
+  from disent_jax import methods  # pylint: disable=g-import-not-at-top
+  from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top
+  from disent_jax.train import loop  # pylint: disable=g-import-not-at-top
+
+  config = _CONFIG.value
+  config_utils.check_keys(config)
+  method = methods.load(config.method).build(config)
+  try:
+    result = loop.train(config, _WORKDIR.value, method)
+  except loop.NonFiniteError as e:
+    logging.error("%s", e)
+    sys.stderr.write(f"ERROR: {e}\n")
+    sys.exit(3)
+  logging.info("done at step %d; params fingerprint %s", result.step,
+               loop.params_fingerprint(result.state))
+  print(f"step {result.step} fingerprint "
+        f"{loop.params_fingerprint(result.state)}", flush=True)
+  if result.eval_metrics:
+    print(f"eval {result.eval_metrics}", flush=True)
+
+
+def run() -> None:
+  app.run(main, flags_parser=common.parse_flags)
+
+
+if __name__ == "__main__":
+  run()

@@ -1,0 +1,743 @@
+"""Triangle-mesh operators: validation, Laplace-Beltrami, smoothness, hierarchy.
+
+* `validate_mesh` checks a mesh read from anywhere and raises `MeshError`
+  naming the problem and the source.
+* Laplace-Beltrami: the cotangent stiffness matrix (host side, scipy) and a
+  pure-JAX application of it that is differentiable in the vertices, lumped
+  (barycentric) vertex areas, the uniform (umbrella) Laplacian.
+* Smoothness energies: Laplacian smoothness ||L X||^2 (paper 002's L_lap),
+  the discrete mean-curvature (Willmore-type) energy, and the
+  template-relative smoothness of paper 003 eq. (10).
+* CoMA-style mesh hierarchy: quadric-error decimation to a target vertex
+  count (edge collapses from the `fast-simplification` package, replayed
+  onto the original vertices so each coarse mesh keeps a subset of the fine
+  vertices at their original positions), down-sampling by vertex selection,
+  up-sampling by barycentric coordinates in the nearest coarse triangle,
+  cached on disk as plain arrays.
+
+Sampling matrices are stored with a fixed number of non-zeros per row as a
+`Sampling` (indices [V_out, k], weights [V_out, k]): k = 1 for down-sampling,
+k = 3 for up-sampling. `apply_sampling` is a gather and a weighted sum.
+"""
+
+import dataclasses
+import hashlib
+import math
+import pathlib
+from typing import NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sp
+
+from disent_jax.ops import graph
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+
+class MeshError(ValueError):
+  """A mesh is malformed; the message names the source and the problem."""
+
+
+# ---------------------------------------------------------------------------
+# Validation.
+# ---------------------------------------------------------------------------
+
+
+def _first(mask: np.ndarray) -> int:
+  return int(np.flatnonzero(mask)[0])
+
+
+def validate_mesh(vertices: np.ndarray, faces: np.ndarray, *,
+                  expected_num_vertices: int | None = None,
+                  source: str | None = None) -> None:
+  """Checks a triangle mesh and raises `MeshError` on the first problem.
+
+  Checks, in order: shapes ([V, 3] vertices, [F, 3] integer faces), the
+  expected vertex count, finite coordinates, face indices in [0, V),
+  degenerate faces (a repeated vertex index, or zero area) and duplicate
+  faces (the same vertex set twice, in any order or winding).
+
+  Args:
+    vertices: [V, 3] coordinates.
+    faces: [F, 3] vertex indices.
+    expected_num_vertices: if given, V must equal it.
+    source: where the mesh came from (e.g. a file path), quoted in errors.
+
+  Raises:
+    MeshError: naming `source` and the problem.
+  """
+  where = f"mesh from {source}" if source is not None else "mesh"
+
+  def fail(problem: str):
+    raise MeshError(f"{where}: {problem}")
+
+  vertices = np.asarray(vertices)
+  faces = np.asarray(faces)
+  if vertices.ndim != 2 or vertices.shape[1] != 3:
+    fail(f"vertices must have shape [V, 3], got {vertices.shape}")
+  if not np.issubdtype(vertices.dtype, np.number):
+    fail(f"vertices must be numeric, got dtype {vertices.dtype}")
+  if faces.ndim != 2 or faces.shape[1] != 3:
+    fail(f"faces must have shape [F, 3], got {faces.shape}")
+  if faces.size and not np.issubdtype(faces.dtype, np.integer):
+    fail(f"faces must hold integer vertex indices, got dtype {faces.dtype}")
+  num_vertices = vertices.shape[0]
+  if (expected_num_vertices is not None
+      and num_vertices != expected_num_vertices):
+    fail(f"wrong vertex count: expected {expected_num_vertices} vertices, "
+         f"got {num_vertices}")
+  finite = np.isfinite(vertices).all(axis=1)
+  if not finite.all():
+    bad = int((~finite).sum())
+    fail(f"{bad} vertices have non-finite (NaN or inf) coordinates, first "
+         f"at vertex {_first(~finite)}")
+  if faces.size == 0:
+    return
+  out_of_range = (faces < 0) | (faces >= num_vertices)
+  if out_of_range.any():
+    row = _first(out_of_range.any(axis=1))
+    fail(f"{int(out_of_range.any(axis=1).sum())} faces have vertex indices "
+         f"out of range [0, {num_vertices}), first face {row} = "
+         f"{faces[row].tolist()}")
+  repeated = ((faces[:, 0] == faces[:, 1]) | (faces[:, 1] == faces[:, 2])
+              | (faces[:, 0] == faces[:, 2]))
+  if repeated.any():
+    row = _first(repeated)
+    fail(f"{int(repeated.sum())} degenerate faces repeat a vertex index, "
+         f"first face {row} = {faces[row].tolist()}")
+  v = vertices.astype(np.float64)
+  tri = v[faces]
+  double_area = np.linalg.norm(
+      np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
+  extent = float(np.ptp(v, axis=0).max()) if num_vertices else 0.0
+  zero = double_area <= 1e-12 * max(extent, 1e-30) ** 2
+  if zero.any():
+    row = _first(zero)
+    fail(f"{int(zero.sum())} degenerate faces have zero area, first face "
+         f"{row} = {faces[row].tolist()}")
+  keys = np.sort(faces, axis=1)
+  _, first_index, counts = np.unique(keys, axis=0, return_index=True,
+                                     return_counts=True)
+  if (counts > 1).any():
+    dup = np.sort(first_index[counts > 1])
+    row = int(dup[0])
+    fail(f"{int((counts - 1).sum())} duplicate faces, first face {row} = "
+         f"{faces[row].tolist()}")
+
+
+# ---------------------------------------------------------------------------
+# Laplace-Beltrami.
+# ---------------------------------------------------------------------------
+
+
+def _check_vertices(vertices, faces):
+  if vertices.ndim < 2 or vertices.shape[-1] != 3:
+    raise ValueError(f"vertices must be [..., V, 3], got {vertices.shape}")
+  if faces.ndim != 2 or faces.shape[-1] != 3:
+    raise ValueError(f"faces must be [F, 3], got {faces.shape}")
+
+
+def cotangent_weights(vertices: jax.Array, faces: jax.Array) -> jax.Array:
+  """Cotangent of each triangle corner angle.
+
+  Args:
+    vertices: [..., V, 3].
+    faces: [F, 3] int.
+
+  Returns:
+    [..., F, 3]: entry c is cot of the angle at corner c, which weights the
+    opposite edge (faces[:, c+1], faces[:, c+2]). Degenerate triangles give
+    finite values (0 for a zero-area triangle).
+  """
+  vertices = jnp.asarray(vertices)
+  faces = jnp.asarray(faces)
+  _check_vertices(vertices, faces)
+  tri = vertices[..., faces, :]  # [..., F, 3, 3]
+  cots = []
+  for c in range(3):
+    a = tri[..., c, :]
+    e1 = tri[..., (c + 1) % 3, :] - a
+    e2 = tri[..., (c + 2) % 3, :] - a
+    dot = jnp.sum(e1 * e2, axis=-1)
+    cross = jnp.linalg.norm(jnp.cross(e1, e2) + 0.0, axis=-1)
+    safe = jnp.where(cross > 1e-12, cross, 1.0)
+    cots.append(jnp.where(cross > 1e-12, dot / safe, 0.0))
+  return jnp.stack(cots, axis=-1)
+
+
+def cotangent_laplacian_matrix(vertices: np.ndarray,
+                               faces: np.ndarray) -> sp.csr_matrix:
+  """The cotangent Laplace-Beltrami stiffness matrix (host side).
+
+  L[i, j] = -(cot a_ij + cot b_ij) / 2 for an edge (i, j) with opposite
+  angles a_ij, b_ij; L[i, i] = -sum_j L[i, j]. L is symmetric positive
+  semi-definite with constants in its null space; with the lumped areas M
+  (`vertex_areas`), M^-1 L X approximates -Delta X = -2 H n.
+
+  Args:
+    vertices: [V, 3].
+    faces: [F, 3] int.
+
+  Returns:
+    [V, V] float64 CSR matrix.
+  """
+  vertices = np.asarray(vertices, dtype=np.float64)
+  faces = np.asarray(faces, dtype=np.int64)
+  cot = np.asarray(cotangent_weights(jnp.asarray(vertices, jnp.float32),
+                                     jnp.asarray(faces)), dtype=np.float64)
+  # Recompute in float64 for an exact host-side matrix.
+  cot = _cotangents_f64(vertices, faces)
+  v = vertices.shape[0]
+  rows, cols, vals = [], [], []
+  for c in range(3):
+    i = faces[:, (c + 1) % 3]
+    j = faces[:, (c + 2) % 3]
+    w = 0.5 * cot[:, c]
+    rows += [i, j]
+    cols += [j, i]
+    vals += [-w, -w]
+  off = sp.csr_matrix((np.concatenate(vals),
+                       (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(v, v))
+  return sp.csr_matrix(off - sp.diags(np.asarray(off.sum(axis=1)).ravel()))
+
+
+def _cotangents_f64(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+  tri = vertices[faces]
+  out = np.zeros(faces.shape, dtype=np.float64)
+  for c in range(3):
+    e1 = tri[:, (c + 1) % 3] - tri[:, c]
+    e2 = tri[:, (c + 2) % 3] - tri[:, c]
+    cross = np.linalg.norm(np.cross(e1, e2), axis=1)
+    dot = np.sum(e1 * e2, axis=1)
+    out[:, c] = np.where(cross > 1e-12, dot / np.where(cross > 1e-12, cross,
+                                                       1.0), 0.0)
+  return out
+
+
+def vertex_areas(vertices: jax.Array, faces: jax.Array, *,
+                 num_vertices: int | None = None) -> jax.Array:
+  """Lumped (barycentric) vertex areas: a third of each incident face area.
+
+  Args:
+    vertices: [..., V, 3].
+    faces: [F, 3] int.
+    num_vertices: V (defaults to vertices.shape[-2]).
+
+  Returns:
+    [..., V] areas.
+  """
+  vertices = jnp.asarray(vertices)
+  faces = jnp.asarray(faces)
+  _check_vertices(vertices, faces)
+  v = vertices.shape[-2] if num_vertices is None else num_vertices
+  tri = vertices[..., faces, :]
+  cross = jnp.cross(tri[..., 1, :] - tri[..., 0, :],
+                    tri[..., 2, :] - tri[..., 0, :])
+  area = 0.5 * jnp.sqrt(jnp.sum(cross * cross, axis=-1) + 1e-30)
+  per_corner = jnp.repeat(area[..., None] / 3.0, 3, axis=-1)  # [..., F, 3]
+  flat = jnp.moveaxis(per_corner.reshape(per_corner.shape[:-2] + (-1,)), -1, 0)
+  out = jax.ops.segment_sum(flat, faces.reshape(-1), num_segments=v)
+  return jnp.moveaxis(out, 0, -1)
+
+
+def apply_cotangent_laplacian(x: jax.Array, vertices: jax.Array,
+                              faces: jax.Array) -> jax.Array:
+  """L(vertices) x with the cotangent stiffness matrix, in pure JAX.
+
+  Differentiable in both `x` and `vertices` (the weights are recomputed from
+  `vertices`), batched over leading dims. Equals
+  `cotangent_laplacian_matrix(vertices, faces) @ x`.
+
+  Args:
+    x: [..., V, C] per-vertex values (often `vertices` itself).
+    vertices: [..., V, 3] the mesh that defines the weights.
+    faces: [F, 3] int.
+
+  Returns:
+    [..., V, C].
+  """
+  x = jnp.asarray(x)
+  vertices = jnp.asarray(vertices)
+  faces = jnp.asarray(faces)
+  _check_vertices(vertices, faces)
+  if x.shape[-2] != vertices.shape[-2]:
+    raise ValueError(f"x has {x.shape[-2]} vertices, the mesh has "
+                     f"{vertices.shape[-2]}")
+  v = x.shape[-2]
+  cot = cotangent_weights(vertices, faces)  # [..., F, 3]
+  out = jnp.zeros(jnp.broadcast_shapes(x.shape, cot.shape[:-2] + x.shape[-2:]),
+                  dtype=x.dtype)
+  x = jnp.broadcast_to(x, out.shape)
+  contributions, targets = [], []
+  for c in range(3):
+    i = faces[:, (c + 1) % 3]
+    j = faces[:, (c + 2) % 3]
+    w = 0.5 * cot[..., c][..., None]  # [..., F, 1]
+    diff = x[..., i, :] - x[..., j, :]  # [..., F, C]
+    contributions += [w * diff, -w * diff]
+    targets += [i, j]
+  msg = jnp.concatenate(contributions, axis=-2)
+  idx = jnp.concatenate(targets)
+  msg = jnp.moveaxis(msg, -2, 0)
+  summed = jax.ops.segment_sum(msg, idx, num_segments=v)
+  return out + jnp.moveaxis(summed, 0, -2)
+
+
+def uniform_laplacian_operator(faces: np.ndarray, *, num_vertices: int,
+                               format: graph.Format = "auto"  # pylint: disable=redefined-builtin
+                               ) -> graph.GraphOperator:
+  """The uniform (umbrella) Laplacian x_i - mean_{j in N(i)} x_j.
+
+  This is I - D^-1 A on the edge graph, the operator of paper 003's
+  smoothness term.
+
+  Args:
+    faces: [F, 3] int.
+    num_vertices: V.
+    format: `GraphOperator` storage format.
+
+  Returns:
+    A (non-symmetric) `GraphOperator`.
+  """
+  adj = graph.adjacency_from_faces(faces, num_vertices=num_vertices)
+  return graph.graph_operator(graph.laplacian(adj, kind="random_walk"),
+                              format=format)
+
+
+# ---------------------------------------------------------------------------
+# Smoothness energies.
+# ---------------------------------------------------------------------------
+
+
+def laplacian_smoothness(vertices: jax.Array,
+                         operator: graph.GraphOperator) -> jax.Array:
+  """Mean squared norm of the Laplacian coordinates, mean_v ||(L X)_v||^2.
+
+  With L the cotangent (`graph.graph_operator(cotangent_laplacian_matrix(
+  template, faces))`) or uniform Laplacian this is the Laplacian
+  regularisation L_lap = ||L X||^2 of paper 002 (up to the 1/V scale).
+
+  Args:
+    vertices: [..., V, 3].
+    operator: [V, V] `GraphOperator`.
+
+  Returns:
+    [...] energies.
+  """
+  delta = graph.apply_operator(vertices, operator)
+  return jnp.mean(jnp.sum(delta * delta, axis=-1), axis=-1)
+
+
+def mean_curvature_energy(vertices: jax.Array, faces: jax.Array) -> jax.Array:
+  """Discrete mean-curvature (Willmore-type) energy sum_v A_v |H_v|^2.
+
+  Uses the mean-curvature normal H n = (M^-1 L X) / 2 with the cotangent
+  stiffness matrix L and the lumped areas M of the current `vertices`. For
+  a sphere of radius r this tends to 4 pi (|H| = 1/r).
+
+  Args:
+    vertices: [..., V, 3].
+    faces: [F, 3] int.
+
+  Returns:
+    [...] energies.
+  """
+  lx = apply_cotangent_laplacian(vertices, vertices, faces)
+  area = vertex_areas(vertices, faces)
+  safe = jnp.maximum(area, 1e-12)
+  hn = 0.5 * lx / safe[..., None]
+  return jnp.sum(area * jnp.sum(hn * hn, axis=-1), axis=-1)
+
+
+def template_relative_smoothness(vertices: jax.Array, template: jax.Array,
+                                 operator: graph.GraphOperator, *,
+                                 norm: str = "l1",
+                                 reduction: str = "sum") -> jax.Array:
+  """Template-relative Laplacian smoothness, paper 003 eq. (10).
+
+  sum_i |(s_i - mean_{j in M_i} s_j) - (t_i - mean_{j in M_i} t_j)| for the
+  predicted shape s and the template t, with `operator` the uniform
+  Laplacian (`uniform_laplacian_operator`). Vertices on edges, nostrils or
+  eye corners keep the template's offset from their neighbours' mean
+  instead of being pulled onto it.
+
+  Args:
+    vertices: [..., V, 3] predicted shapes.
+    template: [V, 3] (or broadcastable) template shape.
+    operator: [V, V] uniform Laplacian.
+    norm: per-vertex norm of the difference: "l1" (sum of absolute
+      coordinates, the |.| of eq. (10)) or "l2" (Euclidean length).
+    reduction: "sum" over vertices (as in eq. (10)) or "mean".
+
+  Returns:
+    [...] energies.
+  """
+  template = jnp.asarray(template, dtype=vertices.dtype)
+  diff = vertices - template
+  delta = graph.apply_operator(diff, operator)
+  if norm == "l1":
+    per_vertex = jnp.sum(jnp.abs(delta), axis=-1)
+  elif norm == "l2":
+    per_vertex = jnp.sqrt(jnp.sum(delta * delta, axis=-1) + 1e-24)
+  else:
+    raise ValueError(f"norm must be 'l1' or 'l2', got {norm!r}")
+  if reduction == "sum":
+    return jnp.sum(per_vertex, axis=-1)
+  if reduction == "mean":
+    return jnp.mean(per_vertex, axis=-1)
+  raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
+
+
+# ---------------------------------------------------------------------------
+# Decimation and sampling.
+# ---------------------------------------------------------------------------
+
+
+class Decimation(NamedTuple):
+  """A coarse mesh made of a subset of the fine mesh's vertices.
+
+  Attributes:
+    kept: [M] int, sorted indices of the fine vertices that survive.
+    faces: [F_c, 3] int, coarse triangles indexing the coarse vertex list
+      (i.e. positions in `kept`).
+  """
+  kept: np.ndarray
+  faces: np.ndarray
+
+
+class Sampling(NamedTuple):
+  """A sparse [V_out, V_in] sampling matrix with k non-zeros per row.
+
+  Attributes:
+    indices: [V_out, k] int32 input vertex indices.
+    weights: [V_out, k] float32 weights (each row sums to 1).
+  """
+  indices: np.ndarray
+  weights: np.ndarray
+
+
+def _find(parent: np.ndarray, i: int) -> int:
+  root = i
+  while parent[root] != root:
+    root = parent[root]
+  while parent[i] != root:
+    parent[i], i = root, parent[i]
+  return root
+
+
+def decimate(vertices: np.ndarray, faces: np.ndarray, *, num_vertices: int,
+             aggressiveness: float = 7.0) -> Decimation:
+  """Quadric-error decimation to exactly `num_vertices` kept vertices.
+
+  Runs the quadric edge-collapse simplifier of `fast-simplification` and
+  replays its first V - M collapses on the connectivity only: every removed
+  vertex is merged into the vertex it collapsed onto, triangles that lose a
+  corner are dropped, and the survivors keep their original positions (a
+  CoMA-style subset of the fine vertices).
+
+  Args:
+    vertices: [V, 3] fine vertices.
+    faces: [F, 3] fine triangles.
+    num_vertices: M, the target number of kept vertices (M <= V).
+    aggressiveness: the simplifier's `agg` (lower: better quality, slower).
+
+  Returns:
+    The `Decimation` (kept indices, coarse faces).
+  """
+  import fast_simplification  # pylint: disable=g-import-not-at-top
+
+  vertices = np.asarray(vertices, dtype=np.float64)
+  faces = np.asarray(faces, dtype=np.int64)
+  v = vertices.shape[0]
+  if not 3 <= num_vertices <= v:
+    raise ValueError(f"num_vertices must be in [3, {v}], got {num_vertices}")
+  need = v - num_vertices
+  collapses = np.zeros((0, 2), dtype=np.int64)
+  if need > 0:
+    target = max(int(1.8 * num_vertices) - 4, 4)
+    agg = aggressiveness
+    for _ in range(8):
+      _, _, collapses = fast_simplification.simplify(
+          vertices, faces, target_count=min(target, faces.shape[0]),
+          agg=agg, return_collapses=True)
+      if collapses.shape[0] >= need:
+        break
+      target = max(target // 2, 1)
+      agg += 2.0
+    else:
+      raise ValueError(
+          f"quadric decimation reached only {v - collapses.shape[0]} "
+          f"vertices, not {num_vertices}")
+  parent = np.arange(v)
+  for keep, remove in collapses[:need]:
+    parent[_find(parent, int(remove))] = _find(parent, int(keep))
+  root = np.array([_find(parent, i) for i in range(v)])
+  kept = np.flatnonzero(root == np.arange(v))
+  if kept.shape[0] != num_vertices:
+    raise ValueError(f"decimation kept {kept.shape[0]} vertices, expected "
+                     f"{num_vertices}")
+  new_index = np.full(v, -1, dtype=np.int64)
+  new_index[kept] = np.arange(kept.shape[0])
+  coarse = new_index[root[faces]]
+  ok = ((coarse[:, 0] != coarse[:, 1]) & (coarse[:, 1] != coarse[:, 2])
+        & (coarse[:, 0] != coarse[:, 2]))
+  coarse = coarse[ok]
+  _, first = np.unique(np.sort(coarse, axis=1), axis=0, return_index=True)
+  coarse = coarse[np.sort(first)]
+  return Decimation(kept=kept.astype(np.int64), faces=coarse.astype(np.int64))
+
+
+def _closest_barycentrics(p: np.ndarray, a: np.ndarray, b: np.ndarray,
+                          c: np.ndarray) -> np.ndarray:
+  """Barycentrics of the closest point on triangles (a, b, c) to points p.
+
+  Ericson, Real-Time Collision Detection, 5.1.5; all arrays broadcast to
+  [..., 3]; returns [..., 3].
+  """
+  ab, ac, ap = b - a, c - a, p - a
+  d1 = np.sum(ab * ap, -1)
+  d2 = np.sum(ac * ap, -1)
+  bp = p - b
+  d3 = np.sum(ab * bp, -1)
+  d4 = np.sum(ac * bp, -1)
+  cp = p - c
+  d5 = np.sum(ab * cp, -1)
+  d6 = np.sum(ac * cp, -1)
+  va = d3 * d6 - d5 * d4
+  vb = d5 * d2 - d1 * d6
+  vc = d1 * d4 - d3 * d2
+
+  def safe_div(num, den):
+    return num / np.where(np.abs(den) > 1e-30, den, 1.0)
+
+  denom = va + vb + vc
+  v_in = safe_div(vb, denom)
+  w_in = safe_div(vc, denom)
+  bary = np.stack([1.0 - v_in - w_in, v_in, w_in], -1)
+
+  def put(mask, u, v, w):
+    new = np.stack(np.broadcast_arrays(u, v, w), -1)
+    return np.where(mask[..., None], new, bary)
+
+  zero = np.zeros_like(d1)
+  one = np.ones_like(d1)
+  # Lowest priority first: later assignments win, as in Ericson's order.
+  t = safe_div(d4 - d3, (d4 - d3) + (d5 - d6))
+  bary = put((va <= 0) & (d4 - d3 >= 0) & (d5 - d6 >= 0), zero, 1 - t, t)
+  t = safe_div(d2, d2 - d6)
+  bary = put((vb <= 0) & (d2 >= 0) & (d6 <= 0), 1 - t, zero, t)
+  bary = put((d6 >= 0) & (d5 <= d6), zero, zero, one)
+  t = safe_div(d1, d1 - d3)
+  bary = put((vc <= 0) & (d1 >= 0) & (d3 <= 0), 1 - t, t, zero)
+  bary = put((d3 >= 0) & (d4 <= d3), zero, one, zero)
+  bary = put((d1 <= 0) & (d2 <= 0), one, zero, zero)
+  return np.clip(bary, 0.0, 1.0)
+
+
+def downsampling(kept: np.ndarray) -> Sampling:
+  """Down-sampling by vertex selection: row m picks fine vertex kept[m]."""
+  kept = np.asarray(kept)
+  return Sampling(indices=kept.astype(np.int32)[:, None],
+                  weights=np.ones((kept.shape[0], 1), dtype=np.float32))
+
+
+def upsampling(vertices: np.ndarray, kept: np.ndarray,
+               coarse_faces: np.ndarray, *, chunk: int = 256) -> Sampling:
+  """Up-sampling by barycentric placement in the nearest coarse triangle.
+
+  A kept vertex copies its coarse value; every other fine vertex is
+  projected onto the closest triangle of the coarse mesh (the kept vertices
+  at their fine positions, `coarse_faces`) and interpolates its corners'
+  values with the barycentrics of that closest point.
+
+  Args:
+    vertices: [V, 3] fine vertex positions.
+    kept: [M] indices of the coarse vertices in the fine mesh.
+    coarse_faces: [F_c, 3] coarse triangles (indices into `kept`).
+    chunk: points per brute-force batch (memory vs speed).
+
+  Returns:
+    A `Sampling` with k = 3 (indices into the coarse vertices).
+  """
+  vertices = np.asarray(vertices, dtype=np.float64)
+  kept = np.asarray(kept)
+  coarse_faces = np.asarray(coarse_faces)
+  v = vertices.shape[0]
+  tri = vertices[kept][coarse_faces]  # [F_c, 3, 3]
+  a, b, c = tri[None, :, 0], tri[None, :, 1], tri[None, :, 2]
+  indices = np.zeros((v, 3), dtype=np.int32)
+  weights = np.zeros((v, 3), dtype=np.float64)
+  for start in range(0, v, chunk):
+    p = vertices[start:start + chunk, None, :]
+    bary = _closest_barycentrics(p, a, b, c)  # [P, F_c, 3]
+    closest = (bary[..., 0:1] * a + bary[..., 1:2] * b + bary[..., 2:3] * c)
+    dist = np.sum((closest - p) ** 2, axis=-1)
+    best = np.argmin(dist, axis=1)
+    rows = np.arange(p.shape[0])
+    indices[start:start + chunk] = coarse_faces[best]
+    weights[start:start + chunk] = bary[rows, best]
+  weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
+  indices[kept] = np.arange(kept.shape[0])[:, None]
+  weights[kept] = np.array([1.0, 0.0, 0.0])
+  return Sampling(indices=indices, weights=weights.astype(np.float32))
+
+
+def sampling_matrix(sampling: Sampling, *, num_in: int) -> sp.csr_matrix:
+  """The [V_out, V_in] scipy matrix of a `Sampling`."""
+  idx = np.asarray(sampling.indices)
+  w = np.asarray(sampling.weights, dtype=np.float64)
+  rows = np.repeat(np.arange(idx.shape[0]), idx.shape[1])
+  return sp.csr_matrix((w.ravel(), (rows, idx.ravel())),
+                       shape=(idx.shape[0], num_in))
+
+
+def apply_sampling(x: jax.Array, sampling: Sampling) -> jax.Array:
+  """Applies a sampling matrix: out[..., o, :] = sum_k w[o, k] x[..., i[o, k], :].
+
+  Args:
+    x: [..., V_in, C].
+    sampling: a `Sampling` with indices/weights [V_out, k].
+
+  Returns:
+    [..., V_out, C].
+  """
+  indices = jnp.asarray(sampling.indices)
+  weights = jnp.asarray(sampling.weights, dtype=x.dtype)
+  if indices.shape[1] == 1:
+    return x[..., indices[:, 0], :]
+  gathered = x[..., indices, :]  # [..., V_out, k, C]
+  return jnp.sum(gathered * weights[:, :, None], axis=-2)
+
+
+# ---------------------------------------------------------------------------
+# Hierarchy and cache.
+# ---------------------------------------------------------------------------
+
+
+_CACHE_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class MeshHierarchy:
+  """A CoMA-style mesh hierarchy; level 0 is the input mesh.
+
+  Attributes:
+    vertices: L+1 arrays [V_l, 3] (coarse levels: the kept fine vertices).
+    faces: L+1 arrays [F_l, 3].
+    down: L `Sampling`s, level l -> l+1 ([V_{l+1}, 1]).
+    up: L `Sampling`s, level l+1 -> l ([V_l, 3]).
+  """
+  vertices: tuple[np.ndarray, ...]
+  faces: tuple[np.ndarray, ...]
+  down: tuple[Sampling, ...]
+  up: tuple[Sampling, ...]
+
+  @property
+  def num_vertices(self) -> tuple[int, ...]:
+    return tuple(int(v.shape[0]) for v in self.vertices)
+
+  def to_arrays(self) -> dict[str, np.ndarray]:
+    """Flat dict of arrays (the on-disk layout)."""
+    out = {"num_levels": np.asarray(len(self.down))}
+    for l, (v, f) in enumerate(zip(self.vertices, self.faces)):
+      out[f"vertices_{l}"] = v
+      out[f"faces_{l}"] = f
+    for l, (d, u) in enumerate(zip(self.down, self.up)):
+      out[f"down_indices_{l}"] = d.indices
+      out[f"down_weights_{l}"] = d.weights
+      out[f"up_indices_{l}"] = u.indices
+      out[f"up_weights_{l}"] = u.weights
+    return out
+
+  @classmethod
+  def from_arrays(cls, arrays) -> "MeshHierarchy":
+    """Inverse of `to_arrays`."""
+    n = int(arrays["num_levels"])
+    return cls(
+        vertices=tuple(np.asarray(arrays[f"vertices_{l}"])
+                       for l in range(n + 1)),
+        faces=tuple(np.asarray(arrays[f"faces_{l}"]) for l in range(n + 1)),
+        down=tuple(Sampling(np.asarray(arrays[f"down_indices_{l}"]),
+                            np.asarray(arrays[f"down_weights_{l}"]))
+                   for l in range(n)),
+        up=tuple(Sampling(np.asarray(arrays[f"up_indices_{l}"]),
+                          np.asarray(arrays[f"up_weights_{l}"]))
+                 for l in range(n)))
+
+
+def hierarchy_cache_key(vertices: np.ndarray, faces: np.ndarray, *,
+                        factors: Sequence[int],
+                        aggressiveness: float = 7.0) -> str:
+  """A hex digest of the mesh and the hierarchy settings."""
+  h = hashlib.sha256()
+  h.update(f"v{_CACHE_VERSION};{list(factors)};{aggressiveness}".encode())
+  h.update(np.ascontiguousarray(vertices, dtype=np.float64).tobytes())
+  h.update(np.ascontiguousarray(faces, dtype=np.int64).tobytes())
+  return h.hexdigest()[:24]
+
+
+def save_hierarchy(hierarchy: MeshHierarchy, path: str | pathlib.Path) -> None:
+  """Writes the hierarchy as an uncompressed .npz of plain arrays."""
+  path = pathlib.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp.npz")
+  np.savez(tmp, **hierarchy.to_arrays())
+  tmp.replace(path)
+
+
+def load_hierarchy(path: str | pathlib.Path) -> MeshHierarchy:
+  """Reads a hierarchy written by `save_hierarchy`."""
+  with np.load(path) as data:
+    return MeshHierarchy.from_arrays(dict(data))
+
+
+def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, *,
+                    factors: Sequence[int] = (4, 4, 4, 4),
+                    aggressiveness: float = 7.0,
+                    cache_dir: str | pathlib.Path | None = None
+                    ) -> MeshHierarchy:
+  """Decimates repeatedly (V_{l+1} = ceil(V_l / factor_l)), CoMA style.
+
+  With `cache_dir`, the result is stored as
+  `<cache_dir>/mesh_hierarchy_<key>.npz` (`hierarchy_cache_key`) and
+  re-read on the next call with the same mesh and settings.
+
+  Args:
+    vertices: [V, 3] template vertices.
+    faces: [F, 3] template faces.
+    factors: down-sampling factor per level, fine to coarse.
+    aggressiveness: passed to `decimate`.
+    cache_dir: optional cache directory.
+
+  Returns:
+    The `MeshHierarchy`.
+  """
+  vertices = np.asarray(vertices, dtype=np.float64)
+  faces = np.asarray(faces, dtype=np.int64)
+  validate_mesh(vertices, faces)
+  path = None
+  if cache_dir is not None:
+    key = hierarchy_cache_key(vertices, faces, factors=factors,
+                              aggressiveness=aggressiveness)
+    path = pathlib.Path(cache_dir) / f"mesh_hierarchy_{key}.npz"
+    if path.exists():
+      return load_hierarchy(path)
+  verts, tris, down, up = [vertices], [faces], [], []
+  for factor in factors:
+    if factor < 1:
+      raise ValueError(f"factors must be >= 1, got {list(factors)}")
+    target = math.ceil(verts[-1].shape[0] / factor)
+    dec = decimate(verts[-1], tris[-1], num_vertices=target,
+                   aggressiveness=aggressiveness)
+    down.append(downsampling(dec.kept))
+    up.append(upsampling(verts[-1], dec.kept, dec.faces))
+    verts.append(verts[-1][dec.kept])
+    tris.append(dec.faces)
+  hierarchy = MeshHierarchy(vertices=tuple(verts), faces=tuple(tris),
+                            down=tuple(down), up=tuple(up))
+  if path is not None:
+    save_hierarchy(hierarchy, path)
+  return hierarchy

@@ -1,0 +1,87 @@
+"""Evaluation of a state or a saved checkpoint, and the run report.
+
+Writes `metrics.json` (flat `name: value`) and `report.md` (with the
+method's figures) into the workdir.
+"""
+
+import json
+import pathlib
+from typing import Any, Iterator
+
+from absl import logging
+import jax
+import ml_collections
+
+from disent_jax.train import checkpointing
+from disent_jax.train import partitioning
+from disent_jax.train import state as state_lib
+from disent_jax.train.method import Method
+
+
+def eval_batches(config: ml_collections.ConfigDict, method: Method,
+                 mesh: jax.sharding.Mesh) -> Iterator[Any]:
+  """The method's eval split as global sharded batches."""
+  for local in method.data(state_lib.data_context(config, "eval", mesh)):
+    yield partitioning.make_global_batch(local, mesh)
+
+
+def write_report(workdir: str, metrics: dict[str, float],
+                 figures: dict[str, str], *, title: str, step: int) -> None:
+  """Writes `metrics.json` and `report.md` (process 0)."""
+  if jax.process_index() != 0:
+    return
+  path = pathlib.Path(workdir)
+  (path / "metrics.json").write_text(
+      json.dumps({k: float(v) for k, v in metrics.items()}, indent=2) + "\n")
+  lines = [f"# {title}", "", f"Step {step}.", "", "| metric | value |",
+           "|---|---:|"]
+  lines += [f"| {k} | {float(v):.6g} |" for k, v in sorted(metrics.items())]
+  for caption, png in figures.items():
+    rel = pathlib.Path(png)
+    if rel.is_absolute():
+      try:
+        rel = rel.relative_to(path)
+      except ValueError:
+        pass
+    lines += ["", f"## {caption}", "", f"![{caption}]({rel.as_posix()})"]
+  (path / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def evaluate_state(config: ml_collections.ConfigDict, workdir: str,
+                   method: Method, state: Any, mesh: jax.sharding.Mesh,
+                   step: int) -> dict[str, float]:
+  """Evaluates `state`, writes metrics.json and report.md, returns metrics."""
+  metrics = method.evaluate(state, eval_batches(config, method, mesh))
+  metrics = {k: float(v) for k, v in metrics.items()}
+  figures = {}
+  if method.report is not None:
+    figures = method.report(state, metrics, workdir)
+  write_report(workdir, metrics, figures,
+               title=f"{method.name}: evaluation", step=step)
+  logging.info("eval at step %d: %s", step, metrics)
+  return metrics
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                        method: Method, step: int | None = None
+                        ) -> dict[str, float]:
+  """Restores a checkpoint of `workdir` (newest by default) and evaluates it.
+
+  Raises:
+    FileNotFoundError: `workdir` has no (such) checkpoint.
+    checkpointing.CheckpointMismatchError: the config does not match it.
+  """
+  mesh = partitioning.make_mesh(config.mesh.shape, config.mesh.axes)
+  ckpt = checkpointing.Checkpointer(workdir, keep=config.keep_checkpoints,
+                                    async_save=False)
+  try:
+    steps = ckpt.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"No checkpoints in {ckpt.directory}")
+    step = steps[-1] if step is None else step
+    example = state_lib.example_batch(config, method, mesh)
+    abstract, _ = state_lib.abstract_state(config, method, mesh, example)
+    state = ckpt.restore_state(step, abstract)
+  finally:
+    ckpt.close()
+  return evaluate_state(config, workdir, method, state, mesh, step)
