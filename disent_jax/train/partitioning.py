@@ -6,7 +6,7 @@ from typing import Any, Mapping, Sequence
 from absl import logging
 import jax
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
 import numpy as np
 
 DATA_AXIS = "data"
@@ -65,7 +65,10 @@ def make_mesh(shape: Sequence[int], axes: Sequence[str]) -> Mesh:
   if int(np.prod(shape)) != n:
     raise ValueError(f"config mesh.shape {tuple(shape)} needs "
                      f"{int(np.prod(shape))} devices, {n} are available")
-  return jax.make_mesh(tuple(shape), tuple(axes))
+  # Auto axes: XLA propagates shardings inside the step (GSPMD); methods
+  # need no sharding annotations of their own.
+  return jax.make_mesh(tuple(shape), tuple(axes),
+                       axis_types=(AxisType.Auto,) * len(axes))
 
 
 def path_to_str(path: Sequence[Any]) -> str:
