@@ -31,6 +31,11 @@ _EXTRAS = {
         "pytest>=8,<10",
         "pytest-xdist>=3.5,<4",
         "tensorly>=0.9,<0.11",
+        # Notebooks in colabs/ are executed by the tests.
+        "nbclient>=0.10,<0.12",
+        "nbformat>=5.10,<6",
+        "ipykernel>=6.29,<8",
+        "jupytext>=1.16,<2",
     ],
     # Real assets read from installed packages (see docs); filled per method.
     "real": [],
