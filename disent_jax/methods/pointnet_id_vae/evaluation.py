@@ -1,0 +1,146 @@
+"""Evaluation of paper 002 (§IV-C) and its figures.
+
+Metrics (mm): E_rec (eq. 9) of the full reconstruction, E_dis (eq. 10) of
+the predicted identity shapes within a subject, AVD_neu of the predicted vs
+ground-truth neutral, each mean / std / median over test meshes; rank-1
+identification from identity codes (leave-one-out nearest neighbour, cosine);
+and the trivial baseline that predicts each input as its own neutral.
+"""
+
+import pathlib
+from typing import Any, Callable, Iterable, Mapping
+
+import ml_collections
+import numpy as np
+
+from disent_jax.metrics import mesh_errors
+from disent_jax.train import partitioning
+from disent_jax.viz import export
+from disent_jax.viz import grids
+from disent_jax.viz import mesh_render
+
+
+def collect(eval_step: Callable[..., Any], state: Any,
+            dataset: Iterable[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+  """Runs `eval_step` over a dataset; predictions and labels as numpy."""
+  parts: dict[str, list[np.ndarray]] = {}
+  for batch in dataset:
+    out = partitioning.to_host(eval_step(state, batch))
+    labels = partitioning.to_host({k: batch[k] for k in
+                                   ("vertices", "neutral", "subject",
+                                    "expression")})
+    for k, v in {**out, **labels}.items():
+      parts.setdefault(k, []).append(np.asarray(v))
+  if not parts:
+    raise ValueError("evaluation: the test set is empty")
+  return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def rank1_accuracy(codes: np.ndarray, subjects: np.ndarray) -> float:
+  """Leave-one-out rank-1 identification with cosine similarity.
+
+  Args:
+    codes: [N, D] identity codes.
+    subjects: [N] labels.
+
+  Returns:
+    The fraction of examples whose nearest other example (by cosine) has
+    the same subject.
+  """
+  codes = np.asarray(codes, np.float64)
+  norms = np.linalg.norm(codes, axis=1, keepdims=True)
+  unit = codes / np.maximum(norms, 1e-12)
+  sim = unit @ unit.T
+  np.fill_diagonal(sim, -np.inf)
+  nearest = np.argmax(sim, axis=1)
+  return float(np.mean(subjects[nearest] == subjects))
+
+
+def metrics_from_predictions(p: Mapping[str, np.ndarray]
+                             ) -> dict[str, float]:
+  """Paper 002's table row plus baselines, from `collect`'s output."""
+  out = mesh_errors.mesh_metrics(p["face"], p["vertices"],
+                                 identity=p["identity"], neutral=p["neutral"],
+                                 subject_ids=p["subject"])
+  # The trivial baseline: each input face is its own neutral.
+  base = mesh_errors.mesh_metrics(p["vertices"], p["vertices"],
+                                  identity=p["vertices"],
+                                  neutral=p["neutral"],
+                                  subject_ids=p["subject"])
+  out.update({f"baseline_input_as_neutral/{k}": v for k, v in base.items()
+              if not k.startswith("E_rec")})
+  for k in ("AVD_neu/mean", "E_dis/mean"):
+    if out[k] > 0:
+      out[f"baseline_ratio/{k}"] = (
+          out[f"baseline_input_as_neutral/{k}"] / out[k])
+  out["rank1_identity_code"] = rank1_accuracy(p["z_id"], p["subject"])
+  out["rank1_expression_code"] = rank1_accuracy(p["z_exp"], p["subject"])
+  out["num_test_meshes"] = float(len(p["subject"]))
+  return out
+
+
+def evaluate(eval_step, state, dataset, *, config: ml_collections.ConfigDict
+             ) -> dict[str, float]:
+  del config
+  return metrics_from_predictions(collect(eval_step, state, dataset))
+
+
+def _cases(errors: np.ndarray) -> dict[str, int]:
+  order = np.argsort(errors)
+  return {"best": int(order[0]), "average": int(order[len(order) // 2]),
+          "worst": int(order[-1])}
+
+
+def figures(eval_step, state, test_source, faces: np.ndarray, workdir: str,
+            *, config: ml_collections.ConfigDict,
+            max_examples: int = 256) -> dict[str, str]:
+  """The paper's Fig. 5-10 layout for best / average / worst test cases.
+
+  For each case: a row of ground truth (full face | neutral | expression),
+  a row of predictions, and a row of per-vertex error heat maps; also
+  `.ply` files of the predictions and an expression-transfer grid.
+  """
+  n = min(len(test_source), max_examples)
+  items = [test_source[i] for i in range(n)]
+  batch = {k: np.stack([it[k] for it in items]) for k in
+           ("vertices", "neutral", "subject", "expression")}
+  import jax  # pylint: disable=g-import-not-at-top
+  pred = partitioning.to_host(eval_step(state, jax.tree.map(np.asarray,
+                                                            batch)))
+  out_dir = pathlib.Path(workdir) / "figures"
+  out_dir.mkdir(parents=True, exist_ok=True)
+  # Render with the neutral-relative expression placed on the mean face.
+  mean_face = batch["neutral"].mean(axis=0)
+  avd = np.asarray(mesh_errors.mesh_error(pred["identity"], batch["neutral"]))
+  paths = {}
+  for name, i in _cases(avd).items():
+    gt_exp = mean_face + (batch["vertices"][i] - batch["neutral"][i])
+    pr_exp = mean_face + pred["expression"][i]
+    rows = [
+        mesh_render.render_meshes(
+            np.stack([batch["vertices"][i], batch["neutral"][i], gt_exp]),
+            faces, size=160),
+        mesh_render.render_meshes(
+            np.stack([pred["face"][i], pred["identity"][i], pr_exp]),
+            faces, size=160),
+    ]
+    err = np.stack([
+        np.linalg.norm(pred["face"][i] - batch["vertices"][i], axis=-1),
+        np.linalg.norm(pred["identity"][i] - batch["neutral"][i], axis=-1),
+        np.linalg.norm(pr_exp - gt_exp, axis=-1)])
+    vmax = float(max(err.max(), 1e-6))
+    rows.append(mesh_render.render_meshes(
+        np.stack([batch["vertices"][i], batch["neutral"][i], gt_exp]),
+        faces, values=err, vmin=0.0, vmax=vmax, size=160))
+    path = grids.image_grid(
+        str(out_dir / f"case_{name}.png"), rows,
+        col_labels=["full face", "neutral", "expression"],
+        row_labels=["ground truth", "prediction", f"error (0-{vmax:.1f} mm)"],
+        title=f"{name} case: AVD_neu {avd[i]:.2f} mm")
+    paths[f"{name.capitalize()} case (AVD_neu)"] = path
+    export.export_mesh(str(out_dir / f"case_{name}_identity.ply"),
+                       pred["identity"][i], faces)
+    export.export_mesh(str(out_dir / f"case_{name}_face.ply"),
+                       pred["face"][i], faces)
+  del config
+  return paths

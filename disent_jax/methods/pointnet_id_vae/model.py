@@ -1,0 +1,114 @@
+"""Networks of paper 002: a PointNet VAE with identity and expression branches
+and the identity discriminator over face pairs.
+
+The networks work in normalised coordinates x = (X - c) / s (c the mean
+face's centroid, s its RMS radius, X in mm). The decoders output offsets
+from the normalised data mean face m:
+
+  x_id  = m + D_id(z_id)                        (predicted neutral)
+  x_exp = D_exp(z_exp)                          (expression offset)
+  x     = x_id + x_exp                          (eq. 1)
+"""
+
+from typing import NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from disent_jax.nn import heads
+from disent_jax.nn import pointnet
+
+
+class Encoding(NamedTuple):
+  """Posteriors of one batch: identity and expression Gaussians."""
+  identity: heads.GaussianLatent
+  expression: heads.GaussianLatent
+
+
+class Decoding(NamedTuple):
+  """Decoded shapes in mm, each [B, V, 3]."""
+  identity: jax.Array  # X_id, the predicted neutral face.
+  expression: jax.Array  # X_exp, the expression offset.
+  face: jax.Array  # X_id + X_exp.
+
+
+class IdExpVAE(nn.Module):
+  """PointNet variational encoder with two decoders (paper 002, Fig. 2).
+
+  Attributes:
+    num_vertices: V.
+    id_latent: identity latent size (CoMA 4, BU-3DFE 40, FaceScape 64).
+    exp_latent: expression latent size.
+    widths: PointNet per-point widths (3 -> 64 -> 64 -> 64 -> 128 -> 1024).
+    decoder_hidden: hidden widths of each decoder (Linear(d, 256) -> ReLU).
+    input_transform: use PointNet's input T-Net in the encoder.
+  """
+  num_vertices: int
+  id_latent: int
+  exp_latent: int
+  widths: Sequence[int] = pointnet.FACE_EXP_WIDTHS
+  decoder_hidden: Sequence[int] = (256,)
+  input_transform: bool = False
+
+  def setup(self):
+    self.encoder = pointnet.PointNetEncoder(
+        tuple(self.widths), input_transform=self.input_transform)
+    self.id_head = heads.GaussianHead(self.id_latent)
+    self.exp_head = heads.GaussianHead(self.exp_latent)
+    self.id_decoder = heads.MLP(tuple(self.decoder_hidden) +
+                                (3 * self.num_vertices,))
+    self.exp_decoder = heads.MLP(tuple(self.decoder_hidden) +
+                                 (3 * self.num_vertices,))
+
+  def encode(self, points: jax.Array, *, train: bool) -> Encoding:
+    """Normalised points [B, V, 3] -> identity and expression posteriors.
+
+    With `train=True`, batch statistics are used (mutable 'batch_stats') and
+    the samples are reparameterised draws from the 'latent' rng stream;
+    otherwise running averages and posterior means are used.
+    """
+    features = self.encoder(points, use_running_average=not train).features
+    return Encoding(self.id_head(features, deterministic=not train),
+                    self.exp_head(features, deterministic=not train))
+
+  def decode_identity(self, z_id: jax.Array) -> jax.Array:
+    """[B, id_latent] -> normalised identity offsets [B, V, 3]."""
+    out = self.id_decoder(z_id)
+    return out.reshape(out.shape[:-1] + (self.num_vertices, 3))
+
+  def decode_expression(self, z_exp: jax.Array) -> jax.Array:
+    """[B, exp_latent] -> normalised expression offsets [B, V, 3]."""
+    out = self.exp_decoder(z_exp)
+    return out.reshape(out.shape[:-1] + (self.num_vertices, 3))
+
+  def __call__(self, points: jax.Array, *, train: bool
+               ) -> tuple[Encoding, jax.Array, jax.Array]:
+    """Encodes and decodes: (posteriors, identity, expression offsets)."""
+    enc = self.encode(points, train=train)
+    return (enc, self.decode_identity(enc.identity.sample),
+            self.decode_expression(enc.expression.sample))
+
+
+class IdentityDiscriminator(nn.Module):
+  """D_ID: is a (face, candidate neutral) pair of one identity? (6 channels).
+
+  PointNet with a 6 x 6 input T-Net, per-point widths 64, 128, 1024,
+  max-pool, fully connected 512 -> 256 -> 1 with dropout 0.5. Returns the
+  logit of "same identity".
+  """
+  widths: Sequence[int] = pointnet.PAIR_WIDTHS
+  head: Sequence[int] = pointnet.PAIR_HEAD
+  dropout_rate: float = 0.5
+
+  @nn.compact
+  def __call__(self, face: jax.Array, candidate: jax.Array, *,
+               train: bool) -> tuple[jax.Array, jax.Array]:
+    """Normalised [B, V, 3] pairs -> (logits [B], input transform)."""
+    logits, transform = pointnet.PointNetPairClassifier(
+        tuple(self.widths), tuple(self.head), num_classes=2,
+        dropout_rate=self.dropout_rate, name="classifier")(
+            face, candidate, use_running_average=not train,
+            deterministic=not train)
+    # Two-class logits (different, same) -> one "same" logit.
+    return logits[..., 1] - logits[..., 0], transform
