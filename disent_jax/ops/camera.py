@@ -50,13 +50,15 @@ def safe_normalize(x: jax.Array, *, eps: float = _EPS) -> jax.Array:
 
   Args:
     x: [..., D] vectors.
-    eps: norms below `eps` are treated as `eps`, so the result and its
-      gradient stay finite for zero input.
+    eps: vectors shorter than `eps` map to zero with a zero gradient, so
+      zero input gives neither NaN nor the 1/eps blow-up of clamping.
 
   Returns:
-    [..., D] `x / max(|x|, eps)`.
+    [..., D] `x / |x|`, or zero where |x| <= eps.
   """
-  return x / _safe_norm(x, eps=eps)
+  sq = jnp.sum(x * x, axis=-1, keepdims=True)
+  ok = sq > eps * eps
+  return jnp.where(ok, x / jnp.sqrt(jnp.where(ok, sq, 1.0)), 0.0)
 
 
 def _safe_atan2(y: jax.Array, x: jax.Array) -> jax.Array:
@@ -477,7 +479,9 @@ def vertex_normals(vertices: jax.Array, faces: jax.Array) -> jax.Array:
   Each vertex normal is the normalised sum of (v1 - v0) x (v2 - v0) over its
   incident faces (so faces are weighted by their area). Zero-area faces add
   nothing; isolated vertices (or vertices whose faces cancel) get a zero
-  normal. Cost: O(F) gathers and a scatter-add into V rows.
+  normal. Cost: one gather of 3F vertices and one segment sum into V rows,
+  done with vertices as the leading axis (batch dims folded behind it) so
+  that the backward scatter is along the leading axis as well.
 
   Args:
     vertices: [..., V, 3].
@@ -489,13 +493,15 @@ def vertex_normals(vertices: jax.Array, faces: jax.Array) -> jax.Array:
   vertices = jnp.asarray(vertices)
   _check_last("vertices", vertices, (3,))
   faces = _check_faces(faces)
-  cross = _face_cross(vertices, faces)
+  batch = vertices.shape[:-2]
   num_vertices = vertices.shape[-2]
-  flat = jnp.moveaxis(cross, -2, 0)  # [F, ..., 3]
-  sums = jnp.zeros((num_vertices,) + flat.shape[1:], vertices.dtype)
-  for corner in range(3):
-    sums = sums.at[faces[:, corner]].add(flat)
-  return safe_normalize(jnp.moveaxis(sums, 0, -2))
+  flat = jnp.moveaxis(vertices, -2, 0).reshape(num_vertices, -1, 3)
+  tri = flat[faces]  # [F, 3, B, 3]
+  cross = jnp.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+  sums = jax.ops.segment_sum(jnp.concatenate([cross] * 3, axis=0),
+                             faces.T.reshape(-1), num_segments=num_vertices)
+  normals = safe_normalize(sums).reshape((num_vertices,) + batch + (3,))
+  return jnp.moveaxis(normals, 0, -2)
 
 
 __all__ = [

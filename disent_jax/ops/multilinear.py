@@ -243,7 +243,9 @@ def synthesize(core: jax.Array, factors: Sequence[jax.Array], *,
         matmul over the batch), then the others per sample; never forms the
         Khatri-Rao product; extra memory n * k * prod(k_i) / k_max.
       "einsum": a single `jnp.einsum` whose contraction order is found by
-        opt_einsum's exhaustive search (greedy beyond 6 operands).
+        opt_einsum's exhaustive search (greedy beyond 6 operands); it
+        minimises flops but not memory traffic, and is usually the slowest
+        of the three for large cores (see benchmarks/ops.py).
       "auto" (default): "sequential" when k < max(k_i) (small outputs), else
         "khatri_rao"; both cost the same dense flops, this keeps the smaller
         intermediate.
@@ -272,7 +274,8 @@ def synthesize(core: jax.Array, factors: Sequence[jax.Array], *,
   batch, flat = _flat_batch(factors)
   if method == "khatri_rao":
     kr = khatri_rao(flat)  # [n, P]
-    out = jnp.matmul(kr, unfold(core, 0).T, precision=_HIGHEST)
+    # [k, P] @ [P, n]: the core is read in its stored (row-major) layout.
+    out = jnp.matmul(unfold(core, 0), kr.T, precision=_HIGHEST).T
   elif method == "sequential":
     out = _synthesize_sequential(core, flat)
   else:

@@ -72,8 +72,10 @@ def _check_last(name: str, x: jax.Array, shape: tuple[int, ...]) -> None:
 
 
 def _safe_normalize(x: jax.Array, eps: float = 1e-12) -> jax.Array:
+  """x / |x| over the last axis; zero (with zero gradient) where |x| <= eps."""
   sq = jnp.sum(x * x, axis=-1, keepdims=True)
-  return x / jnp.sqrt(jnp.maximum(sq, eps * eps))
+  ok = sq > eps * eps
+  return jnp.where(ok, x / jnp.sqrt(jnp.where(ok, sq, 1.0)), 0.0)
 
 
 def _orthonormal_basis(normals: jax.Array) -> jax.Array:
