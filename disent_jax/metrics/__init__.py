@@ -1,0 +1,13 @@
+"""Evaluation metrics of the four papers and the standard ones.
+
+Modules (import the one you need):
+  mesh_errors: E_rec, E_dis, AVD_neu, per-vertex error maps (paper 002).
+  alignment: rigid / similarity Procrustes, scaled ICP, the MICC
+    point-to-plane error around the nose tip (paper 003 §4.2).
+  normals: normal-map angular error and shares under 35°/40° (paper 000).
+  probes: k-fold linear-probe accuracy (linear SVM or logistic, pure JAX;
+    paper 000 Tables 2-3).
+  disentanglement: DS (paper 001 eq. 9), W-direction consistency (paper 001
+    Table 2), MIG and DCI.
+  fid: Fréchet distance with a named, pluggable feature network.
+"""

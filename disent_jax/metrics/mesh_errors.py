@@ -21,6 +21,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from disent_jax.metrics import alignment
+
 
 def _check_points(name: str, x: jax.Array) -> None:
   if x.ndim < 2 or x.shape[-1] != 3:
@@ -45,7 +47,9 @@ def per_vertex_error(pred: jax.Array, target: jax.Array) -> jax.Array:
     raise ValueError(
         f"Vertex counts differ: pred {pred.shape}, target {target.shape}.")
   diff = pred - target
-  return jnp.sqrt(jnp.sum(diff * diff, axis=-1))
+  sq = jnp.sum(diff * diff, axis=-1)
+  # Zero gradient (not NaN) where a vertex is exact.
+  return jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
 
 
 def mesh_error(pred: jax.Array, target: jax.Array,
@@ -153,3 +157,42 @@ def disentanglement_error(identity, subject_ids) -> dict[str, float]:
   per_subject = np.asarray(per_subject, np.float64)
   return {"E_dis/mean": float(per_subject.mean()),
           "E_dis/median": float(np.median(per_subject))}
+
+
+def mesh_metrics(recon, target, *, identity=None, neutral=None,
+                 subject_ids=None, align: Optional[str] = None
+                 ) -> dict[str, float]:
+  """The paper 002 table row for a test set, in mm.
+
+  Args:
+    recon: [N, V, 3] reconstructions.
+    target: [N, V, 3] input meshes.
+    identity: optional [N, V, 3] predicted identity (neutral) shapes.
+    neutral: optional [N, V, 3] ground-truth neutral shapes (AVD_neu).
+    subject_ids: optional [N] subject labels (E_dis).
+    align: None, "rigid" or "similarity": align each prediction to its
+      ground truth first (the public code of paper 002 aligns rigidly on
+      BU-3DFE).
+
+  Returns:
+    {"E_rec/mean", "E_rec/std", "E_rec/median"}, plus "AVD_neu/..." when
+    `identity` and `neutral` are given and "E_dis/mean", "E_dis/median"
+    when `identity` and `subject_ids` are given.
+  """
+  if align not in (None, "rigid", "similarity"):
+    raise ValueError(f"align must be None, 'rigid' or 'similarity', got "
+                     f"{align!r}.")
+
+  def aligned(pred, gt):
+    if align is None:
+      return pred
+    return alignment.align(pred, gt, scale=align == "similarity")
+
+  out = summarize(mesh_error(aligned(recon, target), target),
+                  prefix="E_rec/")
+  if identity is not None and neutral is not None:
+    out.update(summarize(mesh_error(aligned(identity, neutral), neutral),
+                         prefix="AVD_neu/"))
+  if identity is not None and subject_ids is not None:
+    out.update(disentanglement_error(identity, subject_ids))
+  return out

@@ -34,9 +34,11 @@ def angular_error(pred: jax.Array, target: jax.Array) -> jax.Array:
         f"normals must be [..., 3], got {pred.shape} and {target.shape}.")
   cross = jnp.cross(pred, target)
   dot = jnp.sum(pred * target, axis=-1)
-  sin = jnp.sqrt(jnp.sum(cross * cross, axis=-1))
-  both_zero = (sin == 0) & (dot == 0)
-  angle = jnp.arctan2(sin, jnp.where(both_zero, 0.0, dot))
+  sin2 = jnp.sum(cross * cross, axis=-1)
+  # Double `where`s keep gradients finite at parallel or zero vectors.
+  sin = jnp.where(sin2 > 0, jnp.sqrt(jnp.where(sin2 > 0, sin2, 1.0)), 0.0)
+  both_zero = (sin2 == 0) & (dot == 0)
+  angle = jnp.arctan2(sin, jnp.where(both_zero, 1.0, dot))
   return jnp.where(both_zero, 90.0, jnp.rad2deg(angle))
 
 

@@ -1,10 +1,9 @@
 """Evaluation of a state or a saved checkpoint, and the run report.
 
 Writes `metrics.json` (flat `name: value`) and `report.md` (with the
-method's figures) into the workdir.
+method's figures, via `disent_jax.viz.report`) into the workdir.
 """
 
-import json
 import pathlib
 from typing import Any, Iterator
 
@@ -16,6 +15,7 @@ from disent_jax.train import checkpointing
 from disent_jax.train import partitioning
 from disent_jax.train import state as state_lib
 from disent_jax.train.method import Method
+from disent_jax.viz import report
 
 
 def eval_batches(config: ml_collections.ConfigDict, method: Method,
@@ -23,28 +23,6 @@ def eval_batches(config: ml_collections.ConfigDict, method: Method,
   """The method's eval split as global sharded batches."""
   for local in method.data(state_lib.data_context(config, "eval", mesh)):
     yield partitioning.make_global_batch(local, mesh)
-
-
-def write_report(workdir: str, metrics: dict[str, float],
-                 figures: dict[str, str], *, title: str, step: int) -> None:
-  """Writes `metrics.json` and `report.md` (process 0)."""
-  if jax.process_index() != 0:
-    return
-  path = pathlib.Path(workdir)
-  (path / "metrics.json").write_text(
-      json.dumps({k: float(v) for k, v in metrics.items()}, indent=2) + "\n")
-  lines = [f"# {title}", "", f"Step {step}.", "", "| metric | value |",
-           "|---|---:|"]
-  lines += [f"| {k} | {float(v):.6g} |" for k, v in sorted(metrics.items())]
-  for caption, png in figures.items():
-    rel = pathlib.Path(png)
-    if rel.is_absolute():
-      try:
-        rel = rel.relative_to(path)
-      except ValueError:
-        pass
-    lines += ["", f"## {caption}", "", f"![{caption}]({rel.as_posix()})"]
-  (path / "report.md").write_text("\n".join(lines) + "\n")
 
 
 def evaluate_state(config: ml_collections.ConfigDict, workdir: str,
@@ -56,8 +34,11 @@ def evaluate_state(config: ml_collections.ConfigDict, workdir: str,
   figures = {}
   if method.report is not None:
     figures = method.report(state, metrics, workdir)
-  write_report(workdir, metrics, figures,
-               title=f"{method.name}: evaluation", step=step)
+  if jax.process_index() == 0:
+    report.write_report(
+        workdir, metrics, figures, title=f"{method.name}: evaluation",
+        notes=[f"Checkpoint step {step}.",
+               f"Config: {pathlib.Path(workdir) / 'config.json'}."])
   logging.info("eval at step %d: %s", step, metrics)
   return metrics
 

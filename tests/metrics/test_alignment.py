@@ -164,3 +164,20 @@ def test_vertex_normals_np_on_plane_and_degenerate():
   n = alignment.vertex_normals_np(v, f)
   np.testing.assert_allclose(n[:3], [[0, 0, 1]] * 3)
   np.testing.assert_array_equal(n[3], 0.0)
+
+
+def test_scaled_icp_on_a_synthface_scan():
+  world_lib = pytest.importorskip("disent_jax.synthface.world")
+  world = world_lib.World("1k")
+  scan = np.asarray(world.neutral(world.identity(0, 3)), np.float64)
+  faces = np.asarray(world.faces)
+  tip = scan[np.asarray(world.landmarks)[30]]  # iBUG-68 nose tip
+  noisy = scan + np.random.default_rng(6).normal(scale=0.2, size=scan.shape)
+  rot = sptf.Rotation.from_euler("xyz", [7, -10, 5], degrees=True)
+  moved = 1.2 * scan @ rot.as_matrix().T + np.array([15.0, -8.0, 30.0])
+  res = alignment.point_to_plane_error(moved, faces, noisy, nose_tip=tip)
+  err = np.linalg.norm(res["aligned"] - scan, axis=-1)
+  assert err.mean() < 0.5 and np.percentile(err, 95) < 1.0, err.mean()
+  # The remaining point-to-plane error is the scan noise (0.2 mm std, so a
+  # mean absolute normal component of about 0.2 * sqrt(2 / pi) = 0.16).
+  assert 0.08 < res["mean"] < 0.3, res["mean"]

@@ -32,6 +32,13 @@ def test_per_vertex_and_mesh_error_match_numpy():
       (ref * mask).sum(-1) / mask.sum(), rtol=1e-5)
   np.testing.assert_allclose(mesh_errors.error_map(pred, target),
                              ref.mean(0), rtol=1e-5)
+  # Closed-form gradient (unit directions / V), and 0 (not NaN) where a
+  # vertex is exact.
+  g = jax.grad(lambda p: mesh_errors.mesh_error(p, target[0]))(pred[0])
+  np.testing.assert_allclose(g, (pred[0] - target[0]) / ref[0][:, None] / 50,
+                             rtol=1e-4)
+  g = jax.grad(lambda p: mesh_errors.mesh_error(p, target[0]))(target[0])
+  np.testing.assert_array_equal(g, 0.0)
 
 
 def test_known_offset_before_and_after_alignment():
@@ -113,3 +120,25 @@ def test_shape_errors():
   with pytest.raises(ValueError):
     mesh_errors.identity_spread(np.zeros((4, 5, 3)), np.zeros(3, int),
                                 num_subjects=1)
+
+
+def test_mesh_metrics_table_row():
+  rng = np.random.default_rng(4)
+  neutral = rng.normal(scale=40.0, size=(3, 25, 3))
+  ids = np.array([0, 0, 1, 1, 2, 2])
+  target = neutral[ids] + rng.normal(scale=2.0, size=(6, 25, 3))
+  recon = target + np.array([1.0, 0.0, 0.0])  # 1 mm off everywhere
+  identity = neutral[ids] + np.array([0.0, 2.0, 0.0])  # 2 mm off
+  got = mesh_errors.mesh_metrics(recon, target, identity=identity,
+                                 neutral=neutral[ids], subject_ids=ids)
+  assert got["E_rec/mean"] == pytest.approx(1.0, rel=1e-5)
+  assert got["E_rec/std"] == pytest.approx(0.0, abs=1e-5)
+  assert got["AVD_neu/median"] == pytest.approx(2.0, rel=1e-5)
+  assert got["E_dis/mean"] == pytest.approx(0.0, abs=1e-4)
+  # Rigid alignment removes the constant offsets.
+  got = mesh_errors.mesh_metrics(recon, target, identity=identity,
+                                 neutral=neutral[ids], align="rigid")
+  assert got["E_rec/mean"] < 1e-3 and got["AVD_neu/mean"] < 1e-3
+  assert "E_dis/mean" not in got
+  with pytest.raises(ValueError):
+    mesh_errors.mesh_metrics(recon, target, align="affine")

@@ -28,8 +28,9 @@ def test_angular_error_matches_numpy_and_hand_values():
   assert float(normals.angular_error(x, diag)) == pytest.approx(45.0, 1e-5)
   zero = normals.angular_error(np.zeros(3), np.zeros(3))
   assert np.isfinite(float(zero))
-  g = jax.grad(lambda p: normals.angular_error(p, y))(np.array([1.0, 1, 0]))
-  assert np.isfinite(np.asarray(g)).all()
+  for p in ([1.0, 1, 0], [0, 3.0, 0], [0, 0, 0.0]):  # generic, parallel, 0
+    g = jax.grad(lambda q: normals.angular_error(q, y))(np.array(p))
+    assert np.isfinite(np.asarray(g)).all()
 
 
 def test_normal_error_stats_matches_reference():

@@ -30,8 +30,8 @@ def test_fit_reaches_the_optimum_of_a_numpy_objective(loss):
   y = rng.integers(0, 3, size=120)
   x[np.arange(120), y] += 1.0  # overlapping classes: a non-trivial optimum
   clf = jax.jit(probes.fit_linear_classifier,
-                static_argnames=("num_classes", "loss", "num_steps"))(
-                    x, y, num_classes=3, loss=loss, l2=1e-2, num_steps=200)
+                static_argnames=("num_classes", "loss"))(
+                    x, y, num_classes=3, loss=loss, l2=1e-2, tolerance=1e-5)
   xs = (x - x.mean(0)) / x.std(0)
   np.testing.assert_allclose(clf.mean, x.mean(0), atol=1e-5)
   np.testing.assert_allclose(clf.scale, x.std(0), rtol=1e-4)
@@ -84,7 +84,7 @@ def test_fold_held_out_samples_do_not_leak():
   x2[30:] = 1e3
   y2[30:] = 1 - y2[30:]
   fit = jax.jit(probes.fit_linear_classifier,
-                static_argnames=("num_classes", "loss", "num_steps"))
+                static_argnames=("num_classes", "loss"))
   a = fit(x, y, num_classes=2, sample_weight=w)
   b = fit(x2, y2, num_classes=2, sample_weight=w)
   np.testing.assert_allclose(a.weights, b.weights, atol=1e-4)

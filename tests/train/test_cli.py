@@ -109,4 +109,4 @@ def test_eval_command_writes_report(tmp_path):
   assert "eval_mse" in proc.stdout
   metrics = json.loads((tmp_path / "metrics.json").read_text())
   assert metrics["eval_examples"] == 64
-  assert "Step 20" in (tmp_path / "report.md").read_text()
+  assert "step 20" in (tmp_path / "report.md").read_text()
