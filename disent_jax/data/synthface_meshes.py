@@ -98,7 +98,8 @@ class SynthFaceMeshes:
     if test_expression not in EXPRESSIONS:
       raise ValueError(f"test_expression {test_expression!r} is not one of "
                        f"{EXPRESSIONS}")
-    if protocol == "identity" and not 0 < num_test_subjects < num_subjects:
+    if (protocol == "identity" and split != "all" and
+        not 0 < num_test_subjects < num_subjects):
       raise ValueError(f"num_test_subjects={num_test_subjects} must be in "
                        f"(0, num_subjects={num_subjects})")
     if frames < 2:

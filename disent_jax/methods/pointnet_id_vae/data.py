@@ -47,7 +47,11 @@ class PairedSource:
     return len(self._base)
 
   def partners(self, index: int) -> tuple[int, int]:
-    """(same-subject index, other-subject index) of example `index`."""
+    """(same-subject index, other-subject index) of example `index`.
+
+    The same-subject partner is another example of the subject, or the
+    example itself when its subject has only one.
+    """
     rng = np.random.default_rng([self._seed, int(index)])
     subject = self.subjects[index]
     same = self._by_subject[subject]

@@ -77,7 +77,8 @@ def build(config: ml_collections.ConfigDict) -> Method:
                            input_transform=m.input_transform)
   disc = model_lib.IdentityDiscriminator(widths=tuple(m.disc_widths),
                                          head=tuple(m.disc_head),
-                                         dropout_rate=m.dropout)
+                                         dropout_rate=m.dropout,
+                                         input_transform=m.disc_tnet)
   use_disc = bool(config.use_discriminator)
   weights = objective.Weights.from_config(config.loss)
   if not use_disc:

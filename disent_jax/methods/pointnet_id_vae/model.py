@@ -100,6 +100,7 @@ class IdentityDiscriminator(nn.Module):
   widths: Sequence[int] = pointnet.PAIR_WIDTHS
   head: Sequence[int] = pointnet.PAIR_HEAD
   dropout_rate: float = 0.5
+  input_transform: bool = True
 
   @nn.compact
   def __call__(self, face: jax.Array, candidate: jax.Array, *,
@@ -107,8 +108,11 @@ class IdentityDiscriminator(nn.Module):
     """Normalised [B, V, 3] pairs -> (logits [B], input transform)."""
     logits, transform = pointnet.PointNetPairClassifier(
         tuple(self.widths), tuple(self.head), num_classes=2,
-        dropout_rate=self.dropout_rate, name="classifier")(
+        dropout_rate=self.dropout_rate,
+        input_transform=self.input_transform, name="classifier")(
             face, candidate, use_running_average=not train,
             deterministic=not train)
     # Two-class logits (different, same) -> one "same" logit.
+    if transform is None:
+      transform = jnp.eye(2 * face.shape[-1], dtype=face.dtype)
     return logits[..., 1] - logits[..., 0], transform

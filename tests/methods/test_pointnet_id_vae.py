@@ -1,0 +1,165 @@
+"""Paper 002 method: losses, pairing, metrics, and a runlocal run."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from disent_jax import methods
+from disent_jax.methods.pointnet_id_vae import data as data_lib
+from disent_jax.methods.pointnet_id_vae import evaluation
+from disent_jax.methods.pointnet_id_vae import objective
+from disent_jax.nn import heads
+from disent_jax.train import loop
+
+from testutil.harness import load_config
+
+
+def test_kl_annealing_schedule():
+  np.testing.assert_allclose(objective.kl_annealing(0.0, epochs=350.0), 1.0)
+  np.testing.assert_allclose(objective.kl_annealing(175.0, epochs=350.0),
+                             0.5)
+  np.testing.assert_allclose(objective.kl_annealing(400.0, epochs=350.0),
+                             0.0)
+  np.testing.assert_allclose(objective.kl_annealing(10.0, epochs=0.0), 1.0)
+
+
+def test_adversarial_losses_against_numpy():
+  real = jnp.array([2.0, -1.0, 0.5])
+  fake = jnp.array([-3.0, 0.2, 1.0])
+  sig = lambda x: 1 / (1 + np.exp(-np.asarray(x)))
+  expected_d = 0.5 * (-np.mean(np.log(sig(real))) -
+                      np.mean(np.log(1 - sig(fake))))
+  np.testing.assert_allclose(objective.discriminator_loss(real, fake),
+                             expected_d, rtol=1e-6)
+  np.testing.assert_allclose(objective.generator_adversarial_loss(fake),
+                             -np.mean(np.log(sig(fake))), rtol=1e-6)
+  np.testing.assert_allclose(objective.pair_accuracy(real, fake),
+                             0.5 * (2 / 3 + 1 / 3))
+
+
+def test_kl_and_l1_terms():
+  post = heads.GaussianLatent(mean=jnp.array([[1.0, 0.0]]),
+                              log_variance=jnp.array([[0.0, np.log(2.0)]]),
+                              sample=jnp.zeros((1, 2)))
+  expected = 0.5 * (1 + 1 - 1 - 0) + 0.5 * (2 - 1 - np.log(2.0))
+  np.testing.assert_allclose(objective.kl_terms(post), expected, rtol=1e-6)
+  np.testing.assert_allclose(
+      objective.neutral_code_l1(jnp.ones((2, 3)), jnp.zeros((2, 3))), 1.0)
+
+
+class _Toy:
+  def __init__(self, subjects):
+    self.subjects = np.asarray(subjects)
+
+  def __len__(self):
+    return len(self.subjects)
+
+  def __getitem__(self, i):
+    return {"vertices": np.full((2, 3), float(i), np.float32),
+            "subject": np.int32(self.subjects[i])}
+
+
+def test_paired_source_partners_have_right_identity():
+  src = data_lib.PairedSource(_Toy([0, 0, 0, 1, 1, 2]), seed=3)
+  for i in range(len(src)):
+    same, other = src.partners(i)
+    assert src.subjects[same] == src.subjects[i]
+    # A subject with one mesh is its own partner; otherwise another mesh.
+    assert (same != i) == (np.sum(src.subjects == src.subjects[i]) > 1)
+    assert src.subjects[other] != src.subjects[i]
+    ex = src[i]
+    assert ex["same_vertices"][0, 0] == same
+    assert ex["other_vertices"][0, 0] == other
+  assert src.partners(4) == data_lib.PairedSource(
+      _Toy([0, 0, 0, 1, 1, 2]), seed=3).partners(4)
+  with pytest.raises(ValueError, match="two subjects"):
+    data_lib.PairedSource(_Toy([1, 1]), seed=0)
+
+
+def test_rank1_accuracy_hand_case():
+  codes = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9], [1, 0.05]])
+  subjects = np.array([0, 0, 1, 1, 1])
+  # Cosine nearest neighbours: 0->4, 1->4, 2->3, 3->2, 4->0; only 2 and 3
+  # find their own subject.
+  np.testing.assert_allclose(evaluation.rank1_accuracy(codes, subjects), 0.4)
+
+
+def test_metrics_of_a_perfect_prediction():
+  rng = np.random.default_rng(0)
+  neutral = rng.normal(size=(2, 5, 3)) * 10
+  subject = np.array([0, 0, 1, 1])
+  vertices = neutral[subject] + rng.normal(size=(4, 5, 3))
+  p = {"face": vertices, "vertices": vertices, "identity": neutral[subject],
+       "neutral": neutral[subject], "subject": subject,
+       "z_id": np.eye(2)[subject] + 0.01 * rng.normal(size=(4, 2)),
+       "z_exp": rng.normal(size=(4, 2))}
+  m = evaluation.metrics_from_predictions(p)
+  assert m["E_rec/mean"] == pytest.approx(0.0, abs=1e-9)
+  assert m["AVD_neu/mean"] == pytest.approx(0.0, abs=1e-9)
+  assert m["E_dis/mean"] == pytest.approx(0.0, abs=1e-6)
+  assert m["baseline_input_as_neutral/AVD_neu/mean"] > 0.5
+  assert m["rank1_identity_code"] == 1.0
+
+
+@pytest.fixture(scope="module")
+def runlocal(tmp_path_factory):
+  config = load_config("pointnet_id_vae", "runlocal")
+  config.progress_bar = False
+  config.async_checkpointing = False
+  workdir = tmp_path_factory.mktemp("pid")
+  method = methods.load("pointnet_id_vae").build(config)
+  result = loop.train(config, str(workdir), method)
+  return config, method, workdir, result
+
+
+def test_runlocal_trains_both_phases_and_reports(runlocal):
+  _, _, workdir, result = runlocal
+  assert result.step == 6
+  m = result.eval_metrics
+  for key in ("E_rec/mean", "E_dis/mean", "AVD_neu/mean",
+              "rank1_identity_code", "baseline_ratio/AVD_neu/mean"):
+    assert np.isfinite(m[key]), key
+  rows = [l for l in (workdir / "metrics.jsonl").read_text().splitlines()]
+  import json  # pylint: disable=g-import-not-at-top
+  rows = [json.loads(r) for r in rows]
+  # Pre-training (steps 1-2) updates only D_ID; joint steps update the VAE.
+  assert rows[0]["step"] == 2 and rows[0]["recon"] == 0.0
+  assert rows[-1]["recon"] > 0 and rows[-1]["d_loss"] > 0
+  figs = sorted(p.name for p in (workdir / "figures").glob("*.png"))
+  assert figs == ["case_average.png", "case_best.png", "case_worst.png"]
+  assert (workdir / "figures" / "case_best_identity.ply").exists()
+  assert "AVD_neu" in (workdir / "report.md").read_text()
+
+
+def test_resume_is_bit_identical(runlocal, tmp_path):
+  config, method, _, result = runlocal
+  half = config.copy_and_resolve_references()
+  half.total_steps = 3
+  half.eval_at_end = False
+  loop.train(half, str(tmp_path), method)
+  resumed = loop.train(config, str(tmp_path), method)
+  assert (loop.params_fingerprint(resumed.state) ==
+          loop.params_fingerprint(result.state))
+
+
+def test_applications(runlocal):
+  config, method, _, result = runlocal
+  del config
+  source = data_lib.make_sources(load_config("pointnet_id_vae",
+                                             "runlocal")).test
+  a, b = source[0]["vertices"], source[len(source) - 1]["vertices"]
+  apps = method.applications
+  z_id, z_exp = apps["encode"](result.state, np.stack([a, b]))
+  assert z_id.shape == (2, 16) and z_exp.shape == (2, 16)
+  moved = apps["transfer_expression"](result.state, a[None], b[None])
+  assert moved.shape == (1,) + a.shape and np.all(np.isfinite(moved))
+  strip = apps["interpolate"](result.state, jnp.asarray(a), jnp.asarray(b),
+                              steps=4, factor="identity")
+  assert strip.shape == (4,) + a.shape
+  # Interpolation starts at the reconstruction of a from its own codes.
+  start = apps["transfer_expression"](result.state, a[None], a[None])[0]
+  np.testing.assert_allclose(strip[0], start, atol=1e-3)
+  with pytest.raises(ValueError, match="factor"):
+    apps["interpolate"](result.state, a, b, factor="pose")
+  assert jax.tree.leaves(result.state)
