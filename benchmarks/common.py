@@ -64,11 +64,21 @@ def time_fn(fn: Callable[[], Any], *, warmup: int = 2, repeats: int = 10,
   return statistics.median(times)
 
 
+def _cpu_model() -> str:
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        return line.split(":", 1)[1].strip()
+  except OSError:
+    pass
+  return platform.processor() or platform.machine()
+
+
 def machine() -> dict[str, Any]:
   """Describes the machine and library versions the numbers come from."""
   info = {
       "platform": platform.platform(),
-      "processor": platform.processor() or platform.machine(),
+      "processor": _cpu_model(),
       "cpu_count": os.cpu_count(),
       "python": platform.python_version(),
       "jax": jax.__version__,
