@@ -16,25 +16,8 @@ from disent_jax.train import config_utils
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The demo config; `arg` selects variants, e.g. "runlocal"."""
   variant = config_utils.parse_variant(arg, runlocal=False)
-  config = ml_collections.ConfigDict()
-  config.method = "demo"
-  config.seed = 0
-
-  # Harness keys (every method's config has these).
-  config.total_steps = 2000
-  config.batch_size = 64  # Global, over all processes and devices.
-  config.log_every_steps = 50
-  config.checkpoint_every_steps = 500
-  config.keep_checkpoints = 3
-  config.async_checkpointing = True
-  config.progress_bar = True
-  config.eval_at_end = True
-  config.mesh = ml_collections.ConfigDict()
-  config.mesh.shape = (-1, 1)  # (data, model); -1: all remaining devices.
-  config.mesh.axes = ("data", "model")
-  # (regex, partition spec) pairs over "/"-joined state paths; empty: the
-  # method's defaults.
-  config.sharding_rules = ()
+  config = config_utils.harness_config("demo", total_steps=2000,
+                                       batch_size=64)
 
   config.data = ml_collections.ConfigDict()
   config.data.seed = 1234

@@ -50,24 +50,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   (latent, batch, lam1, lam3, kl_epochs, epochs, pre_epochs,
    train_size) = _DATASETS[v.dataset]
 
-  c = ml_collections.ConfigDict()
-  c.method = "pointnet_id_vae"
-  c.seed = 0
-  c.batch_size = batch
   steps_per_epoch = max(1, train_size // batch)
-  c.disc_pretrain_steps = pre_epochs * steps_per_epoch
-  c.total_steps = c.disc_pretrain_steps + epochs * steps_per_epoch
+  pretrain_steps = pre_epochs * steps_per_epoch
+  c = config_utils.harness_config(
+      "pointnet_id_vae", batch_size=batch,
+      total_steps=pretrain_steps + epochs * steps_per_epoch)
+  c.disc_pretrain_steps = pretrain_steps
   c.use_discriminator = v.id_dis
-  c.log_every_steps = 50
-  c.checkpoint_every_steps = 500
-  c.keep_checkpoints = 3
-  c.async_checkpointing = True
-  c.progress_bar = True
-  c.eval_at_end = True
-  c.mesh = ml_collections.ConfigDict()
-  c.mesh.shape = (-1, 1)
-  c.mesh.axes = ("data", "model")
-  c.sharding_rules = ()
 
   c.data = ml_collections.ConfigDict()
   c.data.name = v.dataset

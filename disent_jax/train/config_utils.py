@@ -10,6 +10,38 @@ HARNESS_KEYS = ("method", "seed", "total_steps", "batch_size",
                 "keep_checkpoints", "mesh")
 
 
+def harness_config(method: str, *, total_steps: int, batch_size: int
+                   ) -> ml_collections.ConfigDict:
+  """A config with every key the harness reads, at its defaults.
+
+  Args:
+    method: the subpackage of `disent_jax.methods`.
+    total_steps: optimisation steps.
+    batch_size: the global batch (all processes and devices together).
+
+  Returns:
+    A ConfigDict; method configs add `data`, `model`, `optim`, ... to it.
+  """
+  c = ml_collections.ConfigDict()
+  c.method = method
+  c.seed = 0
+  c.total_steps = total_steps
+  c.batch_size = batch_size
+  c.log_every_steps = 50
+  c.checkpoint_every_steps = 500
+  c.keep_checkpoints = 3
+  c.async_checkpointing = True
+  c.progress_bar = True
+  c.eval_at_end = True
+  c.mesh = ml_collections.ConfigDict()
+  c.mesh.shape = (-1, 1)  # (data, model); -1: all remaining devices.
+  c.mesh.axes = ("data", "model")
+  # (regex, partition-spec tuple) pairs over "/"-joined state paths; empty:
+  # the method's own rules.
+  c.sharding_rules = ()
+  return c
+
+
 def parse_variant(arg: str | None, **defaults: Any
                   ) -> ml_collections.ConfigDict:
   """Parses a variant string "a=1,b=x,flag" over typed `defaults`.
