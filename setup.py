@@ -31,6 +31,8 @@ _EXTRAS = {
         "pytest>=8,<10",
         "pytest-xdist>=3.5,<4",
         "tensorly>=0.9,<0.11",
+        # trimesh's ray caster (rasterizer depth checked against ray casting).
+        "rtree>=1.0,<2",
         # Notebooks in colabs/ are executed by the tests.
         "nbclient>=0.10,<0.12",
         "nbformat>=5.10,<6",

@@ -10,6 +10,9 @@ checks that both produce the same triangle ids.
 
 import functools
 import math
+import statistics
+import time
+from typing import Any, Callable, Sequence
 
 import jax
 from jax import lax
@@ -55,7 +58,7 @@ def sphere_mesh(num_faces: int, size: int) -> tuple[np.ndarray, np.ndarray]:
 
 def brute_force_rasterize(vertices: jax.Array, faces: jax.Array, *,
                           height: int, width: int,
-                          chunk: int = 64) -> raster.Fragments:
+                          chunk: int = 4) -> raster.Fragments:
   """Tests every pixel centre against every triangle (chunks of triangles).
 
   Same conventions as `raster.rasterize` (pixel centres, inclusive edges,
@@ -66,7 +69,8 @@ def brute_force_rasterize(vertices: jax.Array, faces: jax.Array, *,
     faces: [F, 3] int32.
     height: image height.
     width: image width.
-    chunk: triangles tested per scan step.
+    chunk: triangles tested per scan step (4 was the fastest of 1 to 256
+      on the benchmark machine).
 
   Returns:
     `raster.Fragments`.
@@ -121,6 +125,21 @@ def brute_force_rasterize(vertices: jax.Array, faces: jax.Array, *,
       depth=best_z.reshape(height, width), mask=mask)
 
 
+def interleaved_medians(fns: Sequence[Callable[[], Any]], *,
+                        repeats: int, warmup: int = 2) -> list[float]:
+  """Median seconds per call of each of `fns`, timed round-robin."""
+  for fn in fns:
+    for _ in range(warmup):
+      common.block(fn())
+  times = [[] for _ in fns]
+  for _ in range(repeats):
+    for fn, fn_times in zip(fns, times):
+      start = time.perf_counter()
+      common.block(fn())
+      fn_times.append(time.perf_counter() - start)
+  return [statistics.median(t) for t in times]
+
+
 def main(argv=None) -> None:
   args = common.parse_args("raster", argv)
   if args.quick:
@@ -128,27 +147,42 @@ def main(argv=None) -> None:
     repeats, brute_repeats = 3, 1
   else:
     cases = [(128, 5_000), (128, 10_000), (128, 20_000), (128, 40_000),
-             (64, 10_000), (256, 10_000), (256, 50_000)]
-    repeats, brute_repeats = 10, 2
-  records = []
+             (64, 10_000), (256, 10_000), (256, 20_000), (256, 50_000)]
+    repeats, brute_repeats = 50, 1
+  ours_fns, brute_times, names, face_counts = [], [], [], []
   for size, target in cases:
     verts, faces = sphere_mesh(target, size)
     verts, faces = jnp.asarray(verts), jnp.asarray(faces)
-    ours = jax.jit(functools.partial(raster.rasterize, height=size,
-                                     width=size))
-    brute = jax.jit(functools.partial(brute_force_rasterize, height=size,
-                                      width=size))
+    # Compiled ahead of time, so no timed call includes compilation.
+    ours = jax.jit(functools.partial(
+        raster.rasterize, height=size, width=size)).lower(
+            verts, faces).compile()
+    brute = jax.jit(functools.partial(
+        brute_force_rasterize, height=size, width=size)).lower(
+            verts, faces).compile()
     a, b = ours(verts, faces), brute(verts, faces)
     agree = float(jnp.mean(a.triangle_id == b.triangle_id))
     if agree < 0.999:
       raise AssertionError(
           f"rasterizers disagree on {1 - agree:.2%} of the pixels")
-    t_ours = common.time_fn(lambda: ours(verts, faces), repeats=repeats)
-    t_brute = common.time_fn(lambda: brute(verts, faces), warmup=1,
-                             repeats=brute_repeats)
-    case = f"rasterize {size}px F={faces.shape[0]}"
-    records.append(common.record(case, t_ours, "brute-force JAX", t_brute))
-    print(records[-1], flush=True)
+    brute_times.append(common.time_fn(lambda: brute(verts, faces), warmup=0,
+                                      repeats=brute_repeats))
+    ours_fns.append(functools.partial(ours, verts, faces))
+    names.append(f"rasterize {size}px F={faces.shape[0]}")
+    face_counts.append(faces.shape[0])
+    print(names[-1], f"brute force {brute_times[-1]:.3f} s", flush=True)
+  # Our cases take milliseconds: time them round-robin so that load from
+  # other processes on the machine affects all of them alike.
+  ours_times = interleaved_medians(ours_fns, repeats=repeats)
+  records = [common.record(name, t, "brute-force JAX", tb)
+             for name, t, tb in zip(names, ours_times, brute_times)]
+  # How the cost grows with the triangle count at a fixed resolution.
+  for i, j in zip(range(len(cases)), range(1, len(cases))):
+    if cases[i][0] == cases[j][0]:
+      faces_ratio = face_counts[j] / face_counts[i]
+      print(f"{cases[i][0]} px, F {face_counts[i]} -> {face_counts[j]} "
+            f"({faces_ratio:.2f}x): ours {ours_times[j] / ours_times[i]:.2f}x"
+            f", brute force {brute_times[j] / brute_times[i]:.2f}x")
 
   # Forward + backward of an interpolated-colour loss (ours only).
   size, target = (64, 2_000) if args.quick else (128, 10_000)
@@ -166,13 +200,17 @@ def main(argv=None) -> None:
   records.append(common.record(
       f"rasterize+interpolate fwd+bwd {size}px F={faces.shape[0]}", t_grad))
 
-  # A batch of 8 meshes under vmap.
+  # A batch of 8 meshes under vmap, against 8 sequential calls.
   batch = jnp.asarray(verts)[None] + jnp.linspace(0, 3, 8)[:, None, None]
-  vmapped = jax.jit(jax.vmap(functools.partial(
-      raster.rasterize, height=size, width=size), in_axes=(0, None)))
-  t_vmap = common.time_fn(lambda: vmapped(batch, faces), repeats=repeats)
+  render = functools.partial(raster.rasterize, faces=faces, height=size,
+                             width=size)
+  vmapped = jax.jit(jax.vmap(render))
+  looped = jax.jit(lambda b: lax.map(render, b))
+  t_vmap, t_loop = interleaved_medians(
+      [lambda: vmapped(batch), lambda: looped(batch)], repeats=repeats)
   records.append(common.record(
-      f"rasterize vmap x8 {size}px F={faces.shape[0]}", t_vmap))
+      f"rasterize vmap x8 {size}px F={faces.shape[0]}", t_vmap,
+      "8 sequential calls (lax.map)", t_loop))
   common.write(records, args.out)
 
 
