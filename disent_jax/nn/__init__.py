@@ -1,0 +1,1 @@
+"""Flax linen building blocks; import the submodules directly."""

@@ -30,6 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse as sp
+import scipy.spatial
 
 from disent_jax.ops import graph
 
@@ -161,7 +162,8 @@ def cotangent_weights(vertices: jax.Array, faces: jax.Array) -> jax.Array:
     e1 = tri[..., (c + 1) % 3, :] - a
     e2 = tri[..., (c + 2) % 3, :] - a
     dot = jnp.sum(e1 * e2, axis=-1)
-    cross = jnp.linalg.norm(jnp.cross(e1, e2) + 0.0, axis=-1)
+    c = jnp.cross(e1, e2)
+    cross = jnp.sqrt(jnp.maximum(jnp.sum(c * c, axis=-1), 1e-30))
     safe = jnp.where(cross > 1e-12, cross, 1.0)
     cots.append(jnp.where(cross > 1e-12, dot / safe, 0.0))
   return jnp.stack(cots, axis=-1)
@@ -185,9 +187,6 @@ def cotangent_laplacian_matrix(vertices: np.ndarray,
   """
   vertices = np.asarray(vertices, dtype=np.float64)
   faces = np.asarray(faces, dtype=np.int64)
-  cot = np.asarray(cotangent_weights(jnp.asarray(vertices, jnp.float32),
-                                     jnp.asarray(faces)), dtype=np.float64)
-  # Recompute in float64 for an exact host-side matrix.
   cot = _cotangents_f64(vertices, faces)
   v = vertices.shape[0]
   rows, cols, vals = [], [], []
@@ -236,7 +235,7 @@ def vertex_areas(vertices: jax.Array, faces: jax.Array, *,
   tri = vertices[..., faces, :]
   cross = jnp.cross(tri[..., 1, :] - tri[..., 0, :],
                     tri[..., 2, :] - tri[..., 0, :])
-  area = 0.5 * jnp.sqrt(jnp.sum(cross * cross, axis=-1) + 1e-30)
+  area = 0.5 * jnp.sqrt(jnp.maximum(jnp.sum(cross * cross, axis=-1), 1e-30))
   per_corner = jnp.repeat(area[..., None] / 3.0, 3, axis=-1)  # [..., F, 3]
   flat = jnp.moveaxis(per_corner.reshape(per_corner.shape[:-2] + (-1,)), -1, 0)
   out = jax.ops.segment_sum(flat, faces.reshape(-1), num_segments=v)
@@ -268,9 +267,8 @@ def apply_cotangent_laplacian(x: jax.Array, vertices: jax.Array,
                      f"{vertices.shape[-2]}")
   v = x.shape[-2]
   cot = cotangent_weights(vertices, faces)  # [..., F, 3]
-  out = jnp.zeros(jnp.broadcast_shapes(x.shape, cot.shape[:-2] + x.shape[-2:]),
-                  dtype=x.dtype)
-  x = jnp.broadcast_to(x, out.shape)
+  x = jnp.broadcast_to(
+      x, jnp.broadcast_shapes(x.shape, cot.shape[:-2] + x.shape[-2:]))
   contributions, targets = [], []
   for c in range(3):
     i = faces[:, (c + 1) % 3]
@@ -283,7 +281,7 @@ def apply_cotangent_laplacian(x: jax.Array, vertices: jax.Array,
   idx = jnp.concatenate(targets)
   msg = jnp.moveaxis(msg, -2, 0)
   summed = jax.ops.segment_sum(msg, idx, num_segments=v)
-  return out + jnp.moveaxis(summed, 0, -2)
+  return jnp.moveaxis(summed, 0, -2)
 
 
 def uniform_laplacian_operator(faces: np.ndarray, *, num_vertices: int,
@@ -537,6 +535,19 @@ def _closest_barycentrics(p: np.ndarray, a: np.ndarray, b: np.ndarray,
   return np.clip(bary, 0.0, 1.0)
 
 
+def _closest_among(points: np.ndarray, tri: np.ndarray, cand: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Closest triangle among candidates [P, k]: (index, barycentrics, dist^2)."""
+  t = tri[cand]  # [P, k, 3, 3]
+  p = points[:, None, :]
+  bary = _closest_barycentrics(p, t[:, :, 0], t[:, :, 1], t[:, :, 2])
+  closest = np.einsum("pkc,pkcd->pkd", bary, t)
+  dist = np.sum((closest - p) ** 2, axis=-1)
+  best = np.argmin(dist, axis=1)
+  rows = np.arange(points.shape[0])
+  return cand[rows, best], bary[rows, best], dist[rows, best]
+
+
 def downsampling(kept: np.ndarray) -> Sampling:
   """Down-sampling by vertex selection: row m picks fine vertex kept[m]."""
   kept = np.asarray(kept)
@@ -545,7 +556,7 @@ def downsampling(kept: np.ndarray) -> Sampling:
 
 
 def upsampling(vertices: np.ndarray, kept: np.ndarray,
-               coarse_faces: np.ndarray, *, chunk: int = 256) -> Sampling:
+               coarse_faces: np.ndarray) -> Sampling:
   """Up-sampling by barycentric placement in the nearest coarse triangle.
 
   A kept vertex copies its coarse value; every other fine vertex is
@@ -557,7 +568,6 @@ def upsampling(vertices: np.ndarray, kept: np.ndarray,
     vertices: [V, 3] fine vertex positions.
     kept: [M] indices of the coarse vertices in the fine mesh.
     coarse_faces: [F_c, 3] coarse triangles (indices into `kept`).
-    chunk: points per brute-force batch (memory vs speed).
 
   Returns:
     A `Sampling` with k = 3 (indices into the coarse vertices).
@@ -567,18 +577,38 @@ def upsampling(vertices: np.ndarray, kept: np.ndarray,
   coarse_faces = np.asarray(coarse_faces)
   v = vertices.shape[0]
   tri = vertices[kept][coarse_faces]  # [F_c, 3, 3]
-  a, b, c = tri[None, :, 0], tri[None, :, 1], tri[None, :, 2]
-  indices = np.zeros((v, 3), dtype=np.int32)
-  weights = np.zeros((v, 3), dtype=np.float64)
-  for start in range(0, v, chunk):
-    p = vertices[start:start + chunk, None, :]
-    bary = _closest_barycentrics(p, a, b, c)  # [P, F_c, 3]
-    closest = (bary[..., 0:1] * a + bary[..., 1:2] * b + bary[..., 2:3] * c)
-    dist = np.sum((closest - p) ** 2, axis=-1)
-    best = np.argmin(dist, axis=1)
-    rows = np.arange(p.shape[0])
-    indices[start:start + chunk] = coarse_faces[best]
-    weights[start:start + chunk] = bary[rows, best]
+  num_tri = tri.shape[0]
+  centroid = tri.mean(axis=1)
+  radius = np.linalg.norm(tri - centroid[:, None], axis=-1).max()
+  # Candidates: the triangles with the k nearest centroids. A triangle t
+  # outside them is at least |p - c_k| - radius away, so the candidate
+  # answer is exact when it is closer than that; for the other points every
+  # triangle whose centroid lies within best distance + radius is checked.
+  k = min(num_tri, 16)
+  tree = scipy.spatial.cKDTree(centroid)
+  _, cand = tree.query(vertices, k=k)
+  cand = cand.reshape(v, k)
+  kth = np.linalg.norm(vertices - centroid[cand[:, -1]], axis=-1)
+  best_tri, best_bary, best_dist = _closest_among(vertices, tri, cand)
+  unsure = np.flatnonzero(
+      (np.sqrt(best_dist) > kth - radius) & (k < num_tri))
+  if unsure.shape[0]:
+    balls = tree.query_ball_point(
+        vertices[unsure], r=np.sqrt(best_dist[unsure]) + radius + 1e-12)
+    lengths = np.array([len(b) for b in balls])
+    owner = np.repeat(np.arange(unsure.shape[0]), lengths)
+    flat = np.concatenate([np.asarray(b, dtype=np.int64) for b in balls])
+    t = tri[flat]
+    p = vertices[unsure][owner]
+    bary = _closest_barycentrics(p, t[:, 0], t[:, 1], t[:, 2])
+    dist = np.sum((np.einsum("nc,ncd->nd", bary, t) - p) ** 2, axis=-1)
+    order = np.lexsort((dist, owner))
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    pick = order[starts]
+    best_tri[unsure] = flat[pick]
+    best_bary[unsure] = bary[pick]
+  indices = coarse_faces[best_tri].astype(np.int32)
+  weights = best_bary
   weights /= np.maximum(weights.sum(axis=1, keepdims=True), 1e-12)
   indices[kept] = np.arange(kept.shape[0])[:, None]
   weights[kept] = np.array([1.0, 0.0, 0.0])
@@ -595,7 +625,7 @@ def sampling_matrix(sampling: Sampling, *, num_in: int) -> sp.csr_matrix:
 
 
 def apply_sampling(x: jax.Array, sampling: Sampling) -> jax.Array:
-  """Applies a sampling matrix: out[..., o, :] = sum_k w[o, k] x[..., i[o, k], :].
+  """Applies a sampling matrix: out[.., o, :] = sum_k w[o, k] x[.., i[o, k], :].
 
   Args:
     x: [..., V_in, C].
@@ -741,3 +771,25 @@ def build_hierarchy(vertices: np.ndarray, faces: np.ndarray, *,
   if path is not None:
     save_hierarchy(hierarchy, path)
   return hierarchy
+
+
+def hierarchy_operators(hierarchy: MeshHierarchy, *,
+                        kind: graph.LaplacianKind = "symmetric",
+                        lambda_max: float | None = 2.0,
+                        format: graph.Format = "auto"  # pylint: disable=redefined-builtin
+                        ) -> tuple[graph.GraphOperator, ...]:
+  """The Chebyshev operator L~ of every level (CoMA defaults).
+
+  Args:
+    hierarchy: a `MeshHierarchy`.
+    kind: Laplacian kind (see `graph.laplacian`).
+    lambda_max: spectral bound (2.0: CoMA / PyG "sym"); None estimates it.
+    format: storage format per level ("auto" picks by size).
+
+  Returns:
+    One `GraphOperator` per level, fine to coarse.
+  """
+  return tuple(
+      graph.chebyshev_operator(f, num_vertices=v.shape[0], kind=kind,
+                               lambda_max=lambda_max, format=format)
+      for v, f in zip(hierarchy.vertices, hierarchy.faces))

@@ -1,0 +1,202 @@
+"""PointNet encoder (Qi et al., 2017) and the pair classifier of paper 002.
+
+Per-point shared MLPs are dense layers on the last axis (1x1 convolutions),
+each followed by batch norm and ReLU; a global max-pool over the points
+makes the feature invariant to point order.
+
+Batch norm: every module here takes `use_running_average` as a call
+argument. With `use_running_average=False` (training) the batch statistics
+are used and the running averages in the mutable 'batch_stats' collection
+are updated, so apply with `mutable=["batch_stats"]`:
+
+  variables = model.init(key, points, use_running_average=False)
+  out, updates = model.apply(variables, points, use_running_average=False,
+                             mutable=["batch_stats"])
+  variables = {**variables, **updates}
+
+With `use_running_average=True` (evaluation) the stored averages are used
+and nothing is mutated. Flax's momentum 0.9 matches PyTorch's default 0.1.
+"""
+
+from typing import NamedTuple, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+_HIGHEST = jax.lax.Precision.HIGHEST
+
+# FaceExpDisentanglement's encoder widths (3 -> 64 -> 64 -> 64 -> 128 -> 1024).
+FACE_EXP_WIDTHS = (64, 64, 64, 128, 1024)
+# The identity discriminator's per-point widths (6 -> 64 -> 128 -> 1024) and
+# its classifier head (1024 -> 512 -> 256 -> 2).
+PAIR_WIDTHS = (64, 128, 1024)
+PAIR_HEAD = (512, 256)
+
+
+def _batch_norm(name: str | None = None) -> nn.BatchNorm:
+  return nn.BatchNorm(momentum=0.9, epsilon=1e-5, name=name)
+
+
+class SharedMLP(nn.Module):
+  """Per-point dense -> batch norm -> ReLU layers (1x1 convolutions).
+
+  Attributes:
+    widths: output width of each layer.
+    activate_final: apply ReLU after the last layer too.
+  """
+  widths: Sequence[int]
+  activate_final: bool = True
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, use_running_average: bool) -> jax.Array:
+    """[..., N, C] -> [..., N, widths[-1]]."""
+    for i, width in enumerate(self.widths):
+      x = nn.Dense(width, name=f"dense_{i}")(x)
+      x = _batch_norm(f"bn_{i}")(x, use_running_average=use_running_average)
+      if i < len(self.widths) - 1 or self.activate_final:
+        x = nn.relu(x)
+    return x
+
+
+class TNet(nn.Module):
+  """Predicts a k x k feature transform, initialised to the identity.
+
+  Per-point widths 64, 128, 1024, max-pool, dense 512 and 256 (batch norm,
+  ReLU), then a zero-initialised dense layer to k * k added to I.
+
+  Attributes:
+    k: the transform size (3 for xyz, 6 for a pair of xyz).
+    widths: per-point widths.
+    head: hidden widths after the pool.
+  """
+  k: int
+  widths: Sequence[int] = (64, 128, 1024)
+  head: Sequence[int] = (512, 256)
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, use_running_average: bool) -> jax.Array:
+    """[..., N, k] -> [..., k, k]."""
+    h = SharedMLP(self.widths, name="mlp")(
+        x, use_running_average=use_running_average)
+    h = jnp.max(h, axis=-2)
+    for i, width in enumerate(self.head):
+      h = nn.Dense(width, name=f"fc_{i}")(h)
+      h = _batch_norm(f"fc_bn_{i}")(h, use_running_average=use_running_average)
+      h = nn.relu(h)
+    h = nn.Dense(self.k * self.k, kernel_init=nn.initializers.zeros_init(),
+                 name="to_transform")(h)
+    return h.reshape(h.shape[:-1] + (self.k, self.k)) + jnp.eye(
+        self.k, dtype=h.dtype)
+
+
+def orthogonality_regularizer(transform: jax.Array) -> jax.Array:
+  """PointNet's transform regulariser ||I - A A^T||_F^2.
+
+  Args:
+    transform: [..., k, k].
+
+  Returns:
+    [...] squared Frobenius norms.
+  """
+  k = transform.shape[-1]
+  aat = jnp.einsum("...ij,...kj->...ik", transform, transform,
+                   precision=_HIGHEST)
+  diff = jnp.eye(k, dtype=transform.dtype) - aat
+  return jnp.sum(diff * diff, axis=(-2, -1))
+
+
+class PointNetOutput(NamedTuple):
+  """Attributes: features [..., widths[-1]]; transform [..., C, C] or None."""
+  features: jax.Array
+  transform: jax.Array | None
+
+
+class PointNetEncoder(nn.Module):
+  """PointNet global feature: [T-Net] -> shared MLP -> max-pool.
+
+  Attributes:
+    widths: per-point widths (FaceExpDisentanglement: 64, 64, 64, 128, 1024).
+    input_transform: predict and apply a C x C input transform (T-Net).
+    activate_final: ReLU after the last per-point layer (before pooling).
+  """
+  widths: Sequence[int] = FACE_EXP_WIDTHS
+  input_transform: bool = False
+  activate_final: bool = True
+
+  @nn.compact
+  def __call__(self, points: jax.Array, *,
+               use_running_average: bool) -> PointNetOutput:
+    """Encodes point sets.
+
+    Args:
+      points: [..., N, C] (C = 3 for xyz).
+      use_running_average: batch-norm mode (see the module docstring).
+
+    Returns:
+      `PointNetOutput` with the order-invariant global feature and the input
+      transform (None without a T-Net); the transformed points are
+      `points @ transform`.
+    """
+    transform = None
+    x = points
+    if self.input_transform:
+      transform = TNet(points.shape[-1], name="tnet")(
+          points, use_running_average=use_running_average)
+      x = jnp.einsum("...nc,...cd->...nd", points, transform,
+                     precision=_HIGHEST)
+    x = SharedMLP(self.widths, activate_final=self.activate_final,
+                  name="mlp")(x, use_running_average=use_running_average)
+    return PointNetOutput(features=jnp.max(x, axis=-2), transform=transform)
+
+
+class PointNetPairClassifier(nn.Module):
+  """Classifies a pair of point sets in correspondence (paper 002's D_ID).
+
+  The two sets are concatenated per point (2C channels, 6 for xyz pairs),
+  passed through a PointNet with a 2C x 2C input T-Net, max-pooled, and
+  classified by dense -> batch norm -> ReLU layers with dropout before the
+  output layer.
+
+  Attributes:
+    widths: per-point widths (64, 128, 1024).
+    head: hidden classifier widths (512, 256).
+    num_classes: output logits (2: same / different identity).
+    dropout_rate: dropout on the last hidden layer (0.5).
+    input_transform: use the input T-Net.
+  """
+  widths: Sequence[int] = PAIR_WIDTHS
+  head: Sequence[int] = PAIR_HEAD
+  num_classes: int = 2
+  dropout_rate: float = 0.5
+  input_transform: bool = True
+
+  @nn.compact
+  def __call__(self, first: jax.Array, second: jax.Array, *,
+               use_running_average: bool,
+               deterministic: bool) -> tuple[jax.Array, jax.Array | None]:
+    """Scores pairs.
+
+    Args:
+      first: [..., N, C] e.g. a face.
+      second: [..., N, C] e.g. a candidate neutral of the same topology.
+      use_running_average: batch-norm mode.
+      deterministic: disable dropout (otherwise needs a 'dropout' rng).
+
+    Returns:
+      (logits [..., num_classes], input transform [..., 2C, 2C] or None).
+    """
+    if first.shape != second.shape:
+      raise ValueError(f"pair shapes differ: {first.shape} vs {second.shape}")
+    x = jnp.concatenate([first, second], axis=-1)
+    out = PointNetEncoder(self.widths, input_transform=self.input_transform,
+                          name="pointnet")(
+                              x, use_running_average=use_running_average)
+    h = out.features
+    for i, width in enumerate(self.head):
+      h = nn.Dense(width, name=f"fc_{i}")(h)
+      if i == len(self.head) - 1:
+        h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
+      h = _batch_norm(f"fc_bn_{i}")(h, use_running_average=use_running_average)
+      h = nn.relu(h)
+    return nn.Dense(self.num_classes, name="logits")(h), out.transform

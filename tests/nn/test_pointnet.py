@@ -1,0 +1,143 @@
+"""Tests for disent_jax.nn.pointnet."""
+
+import functools
+
+import jax
+import numpy as np
+import pytest
+
+from disent_jax.nn import pointnet
+
+
+def _points(shape, seed=0):
+  return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def test_encoder_widths_and_batch_stats_collection():
+  model = pointnet.PointNetEncoder()  # 3 -> 64 -> 64 -> 64 -> 128 -> 1024
+  x = _points((2, 50, 3))
+  variables = jax.jit(
+      lambda k, x: model.init(k, x, use_running_average=False))(
+          jax.random.key(0), x)
+  assert set(variables) == {"params", "batch_stats"}
+  shapes = [variables["params"]["mlp"][f"dense_{i}"]["kernel"].shape
+            for i in range(5)]
+  assert shapes == [(3, 64), (64, 64), (64, 64), (64, 128), (128, 1024)]
+  out = model.apply(variables, x, use_running_average=True)
+  assert out.features.shape == (2, 1024) and out.transform is None
+
+
+def test_batch_norm_running_stats_update_like_pytorch_momentum():
+  model = pointnet.PointNetEncoder(widths=(8, 4))
+  x = _points((3, 20, 3), seed=1)
+  variables = model.init(jax.random.key(1), x, use_running_average=False)
+  _, updates = model.apply(variables, x, use_running_average=False,
+                           mutable=["batch_stats"])
+  dense = variables["params"]["mlp"]["dense_0"]
+  pre = x @ np.asarray(dense["kernel"]) + np.asarray(dense["bias"])
+  stats = updates["batch_stats"]["mlp"]["bn_0"]
+  # running = 0.9 * running + 0.1 * batch statistic (over batch and points).
+  np.testing.assert_allclose(stats["mean"], 0.1 * pre.mean(axis=(0, 1)),
+                             rtol=1e-4, atol=1e-6)
+  np.testing.assert_allclose(stats["var"],
+                             0.9 + 0.1 * pre.var(axis=(0, 1)), rtol=1e-4)
+
+
+def test_encoder_matches_numpy_in_eval_mode():
+  model = pointnet.PointNetEncoder(widths=(8, 16))
+  x = _points((2, 30, 3), seed=2)
+  variables = model.init(jax.random.key(2), x, use_running_average=True)
+  rng = np.random.default_rng(3)
+  stats = jax.tree_util.tree_map(
+      lambda a: np.asarray(a) + rng.uniform(0.1, 0.5, a.shape).astype(
+          np.float32), variables["batch_stats"])
+  params = jax.tree_util.tree_map(
+      lambda a: np.asarray(a) + 0.1 * rng.standard_normal(a.shape).astype(
+          np.float32), variables["params"])
+  got = model.apply({"params": params, "batch_stats": stats}, x,
+                    use_running_average=True).features
+  h = x
+  for i in range(2):
+    d, bn = params["mlp"][f"dense_{i}"], params["mlp"][f"bn_{i}"]
+    st = stats["mlp"][f"bn_{i}"]
+    h = h @ d["kernel"] + d["bias"]
+    h = (h - st["mean"]) / np.sqrt(st["var"] + 1e-5) * bn["scale"] + bn["bias"]
+    h = np.maximum(h, 0)
+  np.testing.assert_allclose(got, h.max(axis=1), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("input_transform", [False, True])
+@pytest.mark.parametrize("use_running_average", [False, True])
+def test_global_feature_is_permutation_invariant(input_transform,
+                                                 use_running_average):
+  model = pointnet.PointNetEncoder(widths=(16, 32),
+                                   input_transform=input_transform)
+  x = _points((2, 40, 3), seed=4)
+  variables = jax.jit(functools.partial(model.init,
+                                        use_running_average=False))(
+                                            jax.random.key(4), x)
+  perm = np.random.default_rng(5).permutation(40)
+  apply = jax.jit(lambda v, x: model.apply(
+      v, x, use_running_average=use_running_average,
+      mutable=False if use_running_average else ["batch_stats"]))
+  out = apply(variables, x)
+  out_perm = apply(variables, x[:, perm])
+  if not use_running_average:
+    out, out_perm = out[0], out_perm[0]
+  np.testing.assert_allclose(out.features, out_perm.features, rtol=1e-5,
+                             atol=1e-5)
+  # Not invariant to changing a point: the test can fail.
+  moved = x.copy()
+  moved[:, 0] += 3.0
+  out_moved = apply(variables, moved)
+  if not use_running_average:
+    out_moved = out_moved[0]
+  assert np.abs(np.asarray(out_moved.features - out.features)).max() > 1e-3
+
+
+def test_tnet_starts_at_identity_and_regulariser_closed_form():
+  model = pointnet.PointNetEncoder(widths=(8,), input_transform=True)
+  x = _points((2, 25, 3), seed=6)
+  variables = model.init(jax.random.key(6), x, use_running_average=False)
+  out = model.apply(variables, x, use_running_average=True)
+  np.testing.assert_allclose(out.transform, np.broadcast_to(np.eye(3),
+                                                            (2, 3, 3)))
+  np.testing.assert_allclose(
+      pointnet.orthogonality_regularizer(out.transform), 0, atol=1e-12)
+  a = _points((4, 6, 6), seed=7)
+  expected = np.array([np.linalg.norm(np.eye(6) - m @ m.T, "fro") ** 2
+                       for m in a])
+  np.testing.assert_allclose(pointnet.orthogonality_regularizer(a), expected,
+                             rtol=1e-5)
+  q, _ = np.linalg.qr(a[0])
+  np.testing.assert_allclose(pointnet.orthogonality_regularizer(q), 0,
+                             atol=1e-5)
+
+
+def test_pair_classifier_uses_six_channels_and_dropout():
+  model = pointnet.PointNetPairClassifier(widths=(16, 32), head=(16, 8))
+  a, b = _points((3, 30, 3), seed=8), _points((3, 30, 3), seed=9)
+  variables = jax.jit(functools.partial(
+      model.init, use_running_average=False, deterministic=False))(
+          {"params": jax.random.key(8), "dropout": jax.random.key(9)}, a, b)
+  params = variables["params"]
+  apply = jax.jit(model.apply,
+                  static_argnames=("use_running_average", "deterministic"))
+  assert params["pointnet"]["mlp"]["dense_0"]["kernel"].shape == (6, 16)
+  assert params["pointnet"]["tnet"]["to_transform"]["kernel"].shape[-1] == 36
+  logits, transform = apply(variables, a, b, use_running_average=True,
+                            deterministic=True)
+  assert logits.shape == (3, 2) and transform.shape == (3, 6, 6)
+  again, _ = apply(variables, a, b, use_running_average=True,
+                   deterministic=True)
+  np.testing.assert_array_equal(logits, again)
+
+  def dropped(seed):
+    return apply(variables, a, b, use_running_average=True,
+                 deterministic=False,
+                 rngs={"dropout": jax.random.key(seed)})[0]
+
+  assert np.abs(np.asarray(dropped(0) - dropped(1))).max() > 0
+  with pytest.raises(ValueError, match="pair shapes differ"):
+    model.apply(variables, a, b[:, :10], use_running_average=True,
+                deterministic=True)
