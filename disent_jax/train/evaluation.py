@@ -4,7 +4,6 @@ Writes `metrics.json` (flat `name: value`) and `report.md` (with the
 method's figures, via `disent_jax.viz.report`) into the workdir.
 """
 
-import pathlib
 from typing import Any, Iterator
 
 from absl import logging
@@ -38,7 +37,7 @@ def evaluate_state(config: ml_collections.ConfigDict, workdir: str,
     report.write_report(
         workdir, metrics, figures, title=f"{method.name}: evaluation",
         notes=[f"Checkpoint step {step}.",
-               f"Config: {pathlib.Path(workdir) / 'config.json'}."])
+               "The run's config is config.json beside this report."])
   logging.info("eval at step %d: %s", step, metrics)
   return metrics
 
