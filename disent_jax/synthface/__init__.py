@@ -1,0 +1,15 @@
+"""SynthFace: the embedded procedural face world (millimetres, pure JAX).
+
+Modules, one job each:
+  template: triangulated face domain at ~1k/2.5k/5k vertices with a mouth
+    cut, oral cavity, semantic regions and iBUG-68 landmark vertices.
+  identity: identity parameters -> the subject's neutral surface.
+  expression: the 12 CoMA expressions and extras, blendable, placed from the
+    subject's own features; neutral -> apex -> neutral sequences.
+  albedo: identity-only, left-right symmetric per-vertex albedo.
+  occluder: optional hair fringe or glasses with their own mask.
+  sampling: identities, expressions, poses, SH lights, backgrounds.
+  render: rasterized, SH-shaded images with every ground-truth map.
+  morphable: the world's linear 3DMM (PCA bases, least-squares fits).
+  world: `World`, binding it all on one template resolution.
+"""

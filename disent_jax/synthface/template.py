@@ -294,8 +294,8 @@ def _regions(uv: np.ndarray) -> np.ndarray:
 
 def _cavity_patch(step: float):
   """Grid behind the lips, [Vc, 2] (u, v) and [Fc, 3] faces, teeth [Vc]."""
-  us = np.linspace(-U_SLIT_END - 0.02, U_SLIT_END + 0.02,
-                   max(int(round(0.68 / step)), 4) + 1)
+  n_u = max(int(round(0.34 / step)), 2) * 2
+  us = np.linspace(-U_SLIT_END - 0.02, U_SLIT_END + 0.02, n_u + 1)
   vs = np.linspace(V_MOUTH - 0.28, V_MOUTH + 0.06,
                    max(int(round(0.34 / step)), 4) + 1)
   gu, gv = np.meshgrid(us, vs)
@@ -306,7 +306,10 @@ def _cavity_patch(step: float):
     for j in range(nu - 1):
       a, b = i * nu + j, i * nu + j + 1
       c, d = a + nu, b + nu
-      faces += [(a, b, d), (a, d, c)]
+      if j >= (nu - 1) // 2:
+        faces += [(a, b, d), (a, d, c)]
+      else:  # mirrored diagonal on the left half
+        faces += [(a, b, c), (b, d, c)]
   teeth_up = np.exp(-0.5 * ((uv[:, 1] - (V_MOUTH + 0.01)) / 0.03)**2)
   teeth_lo = np.exp(-0.5 * ((uv[:, 1] - (V_MOUTH - 0.2)) / 0.025)**2)
   teeth = np.clip(teeth_up + teeth_lo, 0, 1) * np.exp(
