@@ -70,6 +70,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.seed = 0
   c.data.protocol = "identity"  # Unseen identities in the test set.
   c.data.num_test_subjects = 4
+  c.data.test_expression = "high_smile"  # Held out by "extrapolation".
+  # Read a TFDS build instead (e.g. "synthface_meshes/s", built with
+  # `python -m disent_jax.data.build --data_dir=DIR`).
+  c.data.tfds_name = ""
+  c.data.data_dir = ""
 
   c.model = ml_collections.ConfigDict()
   c.model.id_latent = latent

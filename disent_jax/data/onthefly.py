@@ -271,6 +271,28 @@ def _mesh_generator(name: str, cfg: MeshConfig) -> Generator:
   return Generator(name, cfg, n, splits, chunk_fn, _mesh_post, w)
 
 
+@functools.lru_cache(maxsize=16)
+def mesh_generator(cfg: MeshConfig) -> Generator:
+  """The `synthface_meshes` generator of any `MeshConfig` (not only the
+  named ones in `CONFIGS`)."""
+  return _mesh_generator("synthface_meshes/custom", cfg)
+
+
+def materialize(gen: Generator, split: str, *,
+                progress: Callable[[int], None] | None = None
+                ) -> dict[str, np.ndarray]:
+  """Generates a whole split into stacked arrays (ascending indices).
+
+  Chunked generation makes this much faster than reading an
+  `OnTheFlySource` in shuffled order; use it when the split fits in memory.
+  """
+  if split not in gen.splits:
+    raise ValueError(f"{gen.name} has splits {sorted(gen.splits)}, not "
+                     f"{split!r}")
+  rows = [ex for _, ex in gen.iterate(gen.splits[split], progress)]
+  return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+
+
 def _mesh_post(ex):
   ex["vertices"] = ex["vertices"].astype(np.float32)
   ex["neutral"] = ex["neutral"].astype(np.float32)

@@ -142,3 +142,19 @@ def test_bad_names():
   with pytest.raises(ValueError, match="configs"):
     sfb.parse_name("synthface_meshes/zzz")
   assert sfb.parse_name("synthface_meshes") == ("synthface_meshes", "s")
+
+
+def test_materialize_custom_mesh_config_matches_random_access():
+  cfg = onthefly.MeshConfig(num_subjects=3, num_frames=3,
+                            num_test_subjects=1)
+  gen = onthefly.mesh_generator(cfg)
+  assert onthefly.mesh_generator(cfg) is gen  # cached
+  arrays = onthefly.materialize(gen, "identity_test")
+  n = len(onthefly.expr.COMA_EXPRESSIONS) * 3
+  assert arrays["vertices"].shape[0] == n
+  assert set(arrays["subject"].tolist()) == {2}
+  src = onthefly.OnTheFlySource(gen, "identity_test")
+  for j in (0, n - 1):
+    np.testing.assert_array_equal(arrays["vertices"][j], src[j]["vertices"])
+  with pytest.raises(ValueError, match="splits"):
+    onthefly.materialize(gen, "validation")

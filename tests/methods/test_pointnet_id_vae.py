@@ -163,3 +163,27 @@ def test_applications(runlocal):
   with pytest.raises(ValueError, match="factor"):
     apps["interpolate"](result.state, a, b, factor="pose")
   assert jax.tree.leaves(result.state)
+
+
+def test_tfds_build_gives_the_same_data_as_on_the_fly(tmp_path):
+  from disent_jax.data import build as build_lib  # pylint: disable=g-import-not-at-top
+  from disent_jax.data import onthefly  # pylint: disable=g-import-not-at-top
+  build_lib.build("synthface_meshes/tiny", tmp_path, progress=False)
+  tiny = onthefly.CONFIGS["synthface_meshes"]["tiny"]
+  config = load_config("pointnet_id_vae", "runlocal")
+  config.data.update(
+      resolution=tiny.resolution, num_subjects=tiny.num_subjects,
+      frames=tiny.num_frames, num_test_subjects=tiny.num_test_subjects,
+      test_expression=tiny.test_expression, seed=tiny.seed)
+  fly = data_lib.make_sources(config)
+  config.data.tfds_name = "synthface_meshes/tiny"
+  config.data.data_dir = str(tmp_path)
+  stored = data_lib.make_sources(config)
+  assert len(stored.train) == len(fly.train) > 0
+  for i in (0, len(fly.test) - 1):
+    for key in ("vertices", "neutral", "subject"):
+      np.testing.assert_array_equal(stored.test[i][key], fly.test[i][key])
+  np.testing.assert_array_equal(stored.faces, fly.faces)
+  config.data.data_dir = ""
+  with pytest.raises(ValueError, match="data_dir"):
+    data_lib.make_sources(config)

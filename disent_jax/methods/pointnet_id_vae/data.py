@@ -14,7 +14,10 @@ from typing import Any, Mapping
 import ml_collections
 import numpy as np
 
+from disent_jax.data import pipeline
 from disent_jax.data import readers
+
+_KEYS = ("vertices", "neutral", "subject", "expression")
 
 
 def subject_labels(source: Any) -> np.ndarray:
@@ -82,14 +85,36 @@ class Sources:
 
 
 def _synthface(d: ml_collections.ConfigDict) -> tuple[Any, Any, np.ndarray]:
+  """SynthFace mesh sequences: generated in memory, or read from a TFDS
+  build (`python -m disent_jax.data.build`) when `data.tfds_name` is set."""
   # Imported lazily: SynthFace is the default but not needed for real data.
-  from disent_jax.data import synthface_meshes  # pylint: disable=g-import-not-at-top
-  kwargs = dict(resolution=d.resolution, num_subjects=d.num_subjects,
-                frames=d.frames, seed=d.seed, protocol=d.protocol,
-                num_test_subjects=d.num_test_subjects)
-  train = synthface_meshes.mesh_source(split="train", **kwargs)
-  test = synthface_meshes.mesh_source(split="test", **kwargs)
-  return train, test, np.asarray(train.faces, np.int32)
+  from disent_jax.data import onthefly  # pylint: disable=g-import-not-at-top
+  if d.get("tfds_name"):
+    from disent_jax.data import synthface_builders  # pylint: disable=g-import-not-at-top
+    if not d.get("data_dir"):
+      raise ValueError("config data.data_dir: set it to the --data_dir the "
+                       f"dataset {d.tfds_name} was built into")
+    _, config_name = synthface_builders.parse_name(d.tfds_name)
+    resolution = onthefly.CONFIGS["synthface_meshes"][config_name].resolution
+
+    def load(split):
+      src = synthface_builders.load_source(d.tfds_name, d.data_dir,
+                                           f"{d.protocol}_{split}")
+      rows = [src[i] for i in range(len(src))]
+      return pipeline.ArraySource(
+          {k: np.stack([np.asarray(r[k]) for r in rows]) for k in _KEYS})
+  else:
+    gen = onthefly.mesh_generator(onthefly.MeshConfig(
+        resolution=d.resolution, num_subjects=d.num_subjects,
+        num_frames=d.frames, num_test_subjects=d.num_test_subjects,
+        test_expression=d.test_expression, seed=d.seed))
+    resolution = d.resolution
+
+    def load(split):
+      arrays = onthefly.materialize(gen, f"{d.protocol}_{split}")
+      return pipeline.ArraySource({k: arrays[k] for k in _KEYS})
+  faces = onthefly.topology(resolution)["faces"]
+  return load("train"), load("test"), np.asarray(faces, np.int32)
 
 
 def make_sources(config: ml_collections.ConfigDict) -> Sources:
