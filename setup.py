@@ -40,6 +40,8 @@ _EXTRAS = {
         "nbformat>=5.10,<6",
         "ipykernel>=6.29,<8",
         "jupytext>=1.16,<2",
+        # Interactive meshes in colabs/pointnet_id_vae.ipynb (offline).
+        "plotly>=5.24,<8",
     ],
     # Real assets read from installed packages (see docs); filled per method.
     "real": [],
