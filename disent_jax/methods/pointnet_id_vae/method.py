@@ -155,7 +155,8 @@ def build(config: ml_collections.ConfigDict) -> Method:
                                      state["batch_stats"]["disc"], x, x_id,
                                      k_drop)
       adv = objective.generator_adversarial_loss(fake_logits)
-    total = (weights.recon * recon + weights.kl * kl_factor * (kl_id + kl_exp)
+    total = (weights.recon * recon +
+             kl_factor * (weights.kl_id * kl_id + weights.kl_exp * kl_exp)
              + weights.adversarial * adv + weights.neutral_code * neu
              + weights.laplacian * lap + weights.neutral_gt * ne_gt)
     terms = {"recon": recon, "kl_id": kl_id, "kl_exp": kl_exp, "adv": adv,

@@ -24,14 +24,16 @@ class Weights:
 
   Attributes:
     recon: lambda_1, the reconstruction MSE.
-    kl: lambda_2, the two KL terms (before annealing).
+    kl_id: lambda_2 on the identity KL term (before annealing).
+    kl_exp: lambda_2 on the expression KL term (before annealing).
     adversarial: lambda_3, the identity-discriminator term (0: -id-dis).
     neutral_code: lambda_4, L_neu (L1 between z_id and the re-encoded z_id).
     laplacian: lambda_5, the Laplacian smoothness of predicted identities.
     neutral_gt: the ground-truth neutral MSE of the +ne-gt setting (0: off).
   """
   recon: float
-  kl: float
+  kl_id: float
+  kl_exp: float
   adversarial: float
   neutral_code: float
   laplacian: float
@@ -39,7 +41,8 @@ class Weights:
 
   @classmethod
   def from_config(cls, c: ml_collections.ConfigDict) -> "Weights":
-    return cls(recon=c.recon, kl=c.kl, adversarial=c.adversarial,
+    return cls(recon=c.recon, kl_id=c.kl_id, kl_exp=c.kl_exp,
+               adversarial=c.adversarial,
                neutral_code=c.neutral_code, laplacian=c.laplacian,
                neutral_gt=c.neutral_gt)
 
