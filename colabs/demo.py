@@ -20,7 +20,6 @@
 # `!pip install -e .` from a clone of the repository.
 
 # %%
-import importlib.util
 import json
 import pathlib
 import tempfile
@@ -30,26 +29,11 @@ import numpy as np
 
 from disent_jax import methods
 from disent_jax.train import checkpointing
+from disent_jax.train import config_utils
 from disent_jax.train import loop
 
 
-def find_repo() -> pathlib.Path:
-  """The repository root (holding configs/), from here or a parent."""
-  for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-    if (p / "configs" / "demo.py").exists():
-      return p
-  raise FileNotFoundError("Run this notebook from inside the repository.")
-
-
-def load_config(name: str, arg: str | None = None):
-  spec = importlib.util.spec_from_file_location(
-      name, find_repo() / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
-
-
-config = load_config("demo", "runlocal")
+config = config_utils.load_config("demo", "runlocal")
 config.progress_bar = False
 workdir = tempfile.mkdtemp(prefix="demo_")
 print(jax.devices(), workdir)

@@ -25,7 +25,6 @@
 # repository.
 
 # %%
-import importlib.util
 import json
 import pathlib
 import sys
@@ -44,6 +43,7 @@ from disent_jax.methods.pointnet_id_vae import data as data_lib
 from disent_jax.synthface import expression
 from disent_jax.train import checkpointing
 from disent_jax.train import evaluation
+from disent_jax.train import config_utils
 from disent_jax.train import loop
 from disent_jax.viz import export
 from disent_jax.viz import grids
@@ -58,29 +58,13 @@ pio.renderers.default = ("colab" if "google.colab" in sys.modules else
                          "plotly_mimetype+notebook")
 
 
-def find_repo() -> pathlib.Path:
-  """The repository root (holding configs/), from here or a parent."""
-  for p in [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]:
-    if (p / "configs" / "pointnet_id_vae.py").exists():
-      return p
-  raise FileNotFoundError("Run this notebook from inside the repository.")
-
-
-def load_config(name: str, arg: str | None = None):
-  spec = importlib.util.spec_from_file_location(
-      name, find_repo() / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
-
-
 if WORKDIR:
   workdir = str(pathlib.Path(WORKDIR).expanduser().absolute())
   # The run's saved settings over the current defaults.
-  config = load_config("pointnet_id_vae")
+  config = config_utils.load_config("pointnet_id_vae")
   config.update(json.loads(pathlib.Path(workdir, "config.json").read_text()))
 else:
-  config = load_config("pointnet_id_vae", "runlocal")
+  config = config_utils.load_config("pointnet_id_vae", "runlocal")
   config.progress_bar = False
   workdir = tempfile.mkdtemp(prefix="pointnet_id_vae_")
 out_dir = pathlib.Path(workdir, "notebook")

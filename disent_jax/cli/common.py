@@ -1,7 +1,6 @@
 """Flag parsing shared by the train and eval commands."""
 
 import difflib
-import importlib.util
 import logging
 import sys
 from typing import Sequence
@@ -16,10 +15,8 @@ def _config_keys(argv: Sequence[str]) -> list[str]:
     if arg.startswith("--config="):
       path, _, variant = arg[len("--config="):].partition(":")
       try:
-        spec = importlib.util.spec_from_file_location("_config", path)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        config = module.get_config(variant or None)
+        from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top
+        config = config_utils.load_config(path, variant or None)
       except Exception:  # pylint: disable=broad-exception-caught
         return []
       flat = []

@@ -1,5 +1,7 @@
 """Helpers for config files: variant strings and validation."""
 
+import importlib.util
+import pathlib
 from typing import Any, Iterable
 
 import ml_collections
@@ -90,3 +92,45 @@ def check_keys(config: ml_collections.ConfigDict,
   if config.total_steps < 0 or config.batch_size <= 0:
     raise ValueError("config total_steps must be >= 0 and batch_size > 0, got "
                      f"{config.total_steps} and {config.batch_size}")
+
+
+def find_configs_dir(start: str | pathlib.Path | None = None
+                     ) -> pathlib.Path:
+  """The repository's `configs/` folder, searched from `start` (default the
+  working directory) upwards.
+
+  Raises:
+    FileNotFoundError: no parent folder holds `configs/`.
+  """
+  here = pathlib.Path(start or pathlib.Path.cwd()).absolute()
+  for folder in (here, *here.parents):
+    if (folder / "configs").is_dir():
+      return folder / "configs"
+  raise FileNotFoundError(f"No configs/ folder in {here} or its parents: run "
+                          "from inside the repository or pass a file path.")
+
+
+def load_config(name_or_path: str | pathlib.Path, arg: str | None = None
+                ) -> ml_collections.ConfigDict:
+  """Loads a config file as `--config=FILE:ARG` would (for notebooks, tests).
+
+  Args:
+    name_or_path: a config name ("pointnet_id_vae", looked up in the
+      repository's configs/) or a path to a config .py file.
+    arg: the variant string after ":" (None: defaults).
+
+  Returns:
+    `get_config(arg)` of that file.
+
+  Raises:
+    FileNotFoundError: no such config.
+  """
+  path = pathlib.Path(name_or_path)
+  if path.suffix != ".py":
+    path = find_configs_dir() / f"{path.name}.py"
+  if not path.is_file():
+    raise FileNotFoundError(f"No config file {path}")
+  spec = importlib.util.spec_from_file_location(f"config_{path.stem}", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)

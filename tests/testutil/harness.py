@@ -1,11 +1,11 @@
 """Shared helpers for harness tests: demo configs and runs."""
 
-import importlib.util
 import pathlib
 
 import ml_collections
 
 from disent_jax import methods
+from disent_jax.train import config_utils
 from disent_jax.train import loop
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -14,11 +14,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 def load_config(name: str, arg: str | None = None
                 ) -> ml_collections.ConfigDict:
   """Loads `configs/<name>.py` and calls `get_config(arg)`."""
-  spec = importlib.util.spec_from_file_location(
-      f"configs_{name}", ROOT / "configs" / f"{name}.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return config_utils.load_config(ROOT / "configs" / f"{name}.py", arg)
 
 
 def demo_config(**overrides) -> ml_collections.ConfigDict:

@@ -73,3 +73,17 @@ def test_tree_l2_and_all_finite_against_numpy():
   np.testing.assert_allclose(step_utils.tree_l2(tree), expected, rtol=1e-6)
   assert bool(step_utils.all_finite({"x": 1.0, "n": np.int32(3)}))
   assert not bool(step_utils.all_finite({"x": np.array([1.0, np.inf])}))
+
+
+def test_load_config_by_name_and_path(tmp_path, monkeypatch):
+  from testutil.harness import ROOT  # pylint: disable=g-import-not-at-top
+  monkeypatch.chdir(ROOT / "disent_jax")  # Found from a subfolder too.
+  by_name = config_utils.load_config("demo", "runlocal")
+  by_path = config_utils.load_config(ROOT / "configs" / "demo.py", "runlocal")
+  assert by_name.to_dict() == by_path.to_dict()
+  assert by_name.total_steps == 40
+  with pytest.raises(FileNotFoundError, match="nope"):
+    config_utils.load_config("nope")
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(FileNotFoundError, match="configs/"):
+    config_utils.find_configs_dir()

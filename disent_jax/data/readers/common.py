@@ -211,7 +211,9 @@ class MeshSource:
   # Hooks ------------------------------------------------------------------
 
   def _read(self, path: str) -> np.ndarray:
-    raise NotImplementedError
+    """Reads one mesh file as [V, 3] float64 mm; each dataset defines it."""
+    raise NotImplementedError(
+        f"{type(self).__name__} must define _read(path) for its file format")
 
   def _vertices(self, record: MeshRecord) -> np.ndarray:
     return self._read(record.path)
