@@ -7,6 +7,7 @@ from typing import Sequence
 
 from absl import flags
 from absl import logging as absl_logging
+from ml_collections import config_flags
 
 
 def _config_keys(argv: Sequence[str]) -> list[str]:
@@ -80,15 +81,22 @@ def quiet_library_logs() -> None:
   absl_logging.get_absl_handler().addFilter(_QuietLibraries())
 
 
-def define_distributed_flags() -> None:
-  flags.DEFINE_bool("distributed", False,
-                    "Call jax.distributed.initialize() (multi-host).")
-  flags.DEFINE_string("coordinator_address", None,
-                      "host:port of process 0; auto-detected if unset.")
-  flags.DEFINE_integer("num_processes", None,
-                       "Number of processes; auto-detected if unset.")
-  flags.DEFINE_integer("process_id", None,
-                       "This process's index; auto-detected if unset.")
+# The flags of both commands, defined once so that both modules can be
+# imported into one process (a notebook, a test).
+CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Config file, e.g. configs/demo.py:runlocal.",
+    lock_config=True)
+WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")
+STEP = flags.DEFINE_integer(
+    "step", None, "disent-jax-eval: checkpoint step (default newest).")
+flags.DEFINE_bool("distributed", False,
+                  "Call jax.distributed.initialize() (multi-host).")
+flags.DEFINE_string("coordinator_address", None,
+                    "host:port of process 0; auto-detected if unset.")
+flags.DEFINE_integer("num_processes", None,
+                     "Number of processes; auto-detected if unset.")
+flags.DEFINE_integer("process_id", None,
+                     "This process's index; auto-detected if unset.")
 
 
 def maybe_initialize_distributed() -> None:

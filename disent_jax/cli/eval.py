@@ -7,16 +7,10 @@ from typing import Sequence
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 
 from disent_jax.cli import common
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "The config the run was trained with.", lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")
-_STEP = flags.DEFINE_integer("step", None, "Checkpoint step (default newest).")
 flags.mark_flags_as_required(["config", "workdir"])
-common.define_distributed_flags()
 
 
 def main(argv: Sequence[str]) -> None:
@@ -28,11 +22,11 @@ def main(argv: Sequence[str]) -> None:
   from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top
   from disent_jax.train import evaluation  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
+  config = common.CONFIG.value
   config_utils.check_keys(config)
   method = methods.load(config.method).build(config)
-  metrics = evaluation.evaluate_checkpoint(config, _WORKDIR.value, method,
-                                           step=_STEP.value)
+  metrics = evaluation.evaluate_checkpoint(config, common.WORKDIR.value, method,
+                                           step=common.STEP.value)
   print(f"eval {metrics}", flush=True)
 
 

@@ -9,16 +9,10 @@ from typing import Sequence
 from absl import app
 from absl import flags
 from absl import logging
-from ml_collections import config_flags
 
 from disent_jax.cli import common
 
-_CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Config file, e.g. configs/demo.py:runlocal.",
-    lock_config=True)
-_WORKDIR = flags.DEFINE_string("workdir", None, "Run directory.")
 flags.mark_flags_as_required(["config", "workdir"])
-common.define_distributed_flags()
 
 
 def main(argv: Sequence[str]) -> None:
@@ -31,11 +25,11 @@ def main(argv: Sequence[str]) -> None:
   from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top
   from disent_jax.train import loop  # pylint: disable=g-import-not-at-top
 
-  config = _CONFIG.value
+  config = common.CONFIG.value
   config_utils.check_keys(config)
   method = methods.load(config.method).build(config)
   try:
-    result = loop.train(config, _WORKDIR.value, method)
+    result = loop.train(config, common.WORKDIR.value, method)
   except loop.NonFiniteError as e:
     logging.error("%s", e)
     sys.stderr.write(f"ERROR: {e}\n")

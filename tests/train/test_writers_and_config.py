@@ -87,3 +87,9 @@ def test_load_config_by_name_and_path(tmp_path, monkeypatch):
   monkeypatch.chdir(tmp_path)
   with pytest.raises(FileNotFoundError, match="configs/"):
     config_utils.find_configs_dir()
+
+
+def test_train_and_eval_commands_import_into_one_process():
+  from disent_jax.cli import eval as eval_cli  # pylint: disable=g-import-not-at-top
+  from disent_jax.cli import train as train_cli  # pylint: disable=g-import-not-at-top
+  assert callable(train_cli.run) and callable(eval_cli.run)
