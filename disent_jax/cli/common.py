@@ -107,3 +107,23 @@ def maybe_initialize_distributed() -> None:
     partitioning.initialize_distributed(
         coordinator_address=f.coordinator_address,
         num_processes=f.num_processes, process_id=f.process_id)
+
+
+def setup(argv: Sequence[str]):
+  """Shared start of both commands: checks argv, quiets library logs, starts
+  jax.distributed if asked, then loads the config and builds the method.
+
+  Returns:
+    (config, method).
+  """
+  from absl import app  # pylint: disable=g-import-not-at-top
+  if len(argv) > 1:
+    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+  quiet_library_logs()
+  maybe_initialize_distributed()
+  # Imported after jax.distributed so nothing touches devices before it.
+  from disent_jax import methods  # pylint: disable=g-import-not-at-top
+  from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top
+  config = CONFIG.value
+  config_utils.check_keys(config)
+  return config, methods.load(config.method).build(config)

@@ -14,17 +14,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  common.quiet_library_logs()
-  common.maybe_initialize_distributed()
-  from disent_jax import methods  # pylint: disable=g-import-not-at-top
-  from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top
+  config, method = common.setup(argv)
   from disent_jax.train import evaluation  # pylint: disable=g-import-not-at-top
-
-  config = common.CONFIG.value
-  config_utils.check_keys(config)
-  method = methods.load(config.method).build(config)
   metrics = evaluation.evaluate_checkpoint(config, common.WORKDIR.value, method,
                                            step=common.STEP.value)
   print(f"eval {metrics}", flush=True)

@@ -16,18 +16,8 @@ flags.mark_flags_as_required(["config", "workdir"])
 
 
 def main(argv: Sequence[str]) -> None:
-  if len(argv) > 1:
-    raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-  common.quiet_library_logs()
-  common.maybe_initialize_distributed()
-  # Imported after jax.distributed so nothing touches devices before it.
-  from disent_jax import methods  # pylint: disable=g-import-not-at-top
-  from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top
+  config, method = common.setup(argv)
   from disent_jax.train import loop  # pylint: disable=g-import-not-at-top
-
-  config = common.CONFIG.value
-  config_utils.check_keys(config)
-  method = methods.load(config.method).build(config)
   try:
     result = loop.train(config, common.WORKDIR.value, method)
   except loop.NonFiniteError as e:
