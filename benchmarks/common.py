@@ -74,6 +74,41 @@ def _cpu_model() -> str:
   return platform.processor() or platform.machine()
 
 
+def import_torch():
+  """PyTorch (all CPU threads) from the `[parity]` extra, or None."""
+  try:
+    import torch  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  torch.set_num_threads(os.cpu_count() or 1)
+  return torch
+
+
+def alternating(contestants: Sequence[tuple[Callable[[], Any],
+                                            Callable[[Any], Any],
+                                            Callable[[], Any]]], *,
+                rounds: int, repeats: int, warmup: int = 1) -> list[float]:
+  """Times several implementations in alternating rounds (fair under load).
+
+  Args:
+    contestants: (fn, sync, before) triples; `before()` runs untimed ahead
+      of each of the contestant's rounds (e.g. setting a thread count).
+    rounds: rounds; each times every contestant once.
+    repeats: timed calls per round.
+    warmup: untimed calls in the first round.
+
+  Returns:
+    Per contestant, the median over rounds of `time_fn` medians (seconds).
+  """
+  times = [[] for _ in contestants]
+  for r in range(rounds):
+    for t, (fn, sync, before) in zip(times, contestants):
+      before()
+      t.append(time_fn(fn, warmup=warmup if r == 0 else 0, repeats=repeats,
+                       sync=sync))
+  return [statistics.median(t) for t in times]
+
+
 def machine() -> dict[str, Any]:
   """Describes the machine and library versions the numbers come from."""
   info = {

@@ -26,7 +26,6 @@ from other processes hits both alike.
 """
 
 import math
-import os
 import sys
 from typing import Any, Callable
 
@@ -46,15 +45,6 @@ from disent_jax.ops import graph
 from disent_jax.ops import mesh
 
 
-def _torch():
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-    torch.set_num_threads(os.cpu_count() or 1)
-    return torch
-  except ImportError:
-    return None
-
-
 def _pyg():
   try:
     import torch_geometric.nn as pyg_nn  # pylint: disable=g-import-not-at-top
@@ -67,16 +57,14 @@ def _paired(ours: Callable[[], Any], peer: Callable[[], Any] | None, *,
             rounds: int, repeats: int,
             peer_sync: Callable[[Any], Any] = lambda x: x
             ) -> tuple[float, float | None]:
-  """Median over alternating rounds of `common.time_fn` medians."""
-  ours_t, peer_t = [], []
-  for r in range(rounds):
-    ours_t.append(common.time_fn(ours, warmup=2 if r == 0 else 0,
-                                 repeats=repeats))
-    if peer is not None:
-      peer_t.append(common.time_fn(peer, warmup=2 if r == 0 else 0,
-                                   repeats=repeats, sync=peer_sync))
-  return (float(np.median(ours_t)),
-          float(np.median(peer_t)) if peer_t else None)
+  """Ours and an optional peer timed in alternating rounds."""
+  none = lambda: None
+  contestants = [(ours, common.block, none)]
+  if peer is not None:
+    contestants.append((peer, peer_sync, none))
+  times = common.alternating(contestants, rounds=rounds, repeats=repeats,
+                             warmup=2)
+  return times[0], (times[1] if peer is not None else None)
 
 
 def _template(quick: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -355,7 +343,7 @@ def bench_pointnet(num_points, *, batch, rounds, repeats, torch, records):
 
 def main(argv=None) -> None:
   args = common.parse_args("mesh", argv)
-  torch, pyg_nn = _torch(), _pyg()
+  torch, pyg_nn = common.import_torch(), _pyg()
   if torch is None or pyg_nn is None:
     print("torch / torch_geometric not installed: timing ours only "
           "(pip install -e .[parity])", file=sys.stderr)

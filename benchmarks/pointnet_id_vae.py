@@ -33,7 +33,6 @@ Ours and the peer run in alternating rounds; each time is the median over
 rounds of the per-round median. Without torch only ours is timed.
 """
 
-import importlib.util
 import math
 import os
 import pathlib
@@ -51,52 +50,19 @@ from benchmarks import common
 from disent_jax.methods.pointnet_id_vae import data as data_lib
 from disent_jax.methods.pointnet_id_vae import method as method_lib
 from disent_jax.ops import mesh as mesh_ops
+from disent_jax.train import config_utils
 from disent_jax.train.method import DataContext
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
-
-
-def _torch():
-  try:
-    import torch  # pylint: disable=g-import-not-at-top
-    torch.set_num_threads(os.cpu_count() or 1)
-    return torch
-  except ImportError:
-    return None
-
-
-def _alternating(contestants, *, rounds: int, repeats: int
-                 ) -> list[float]:
-  """Median over alternating rounds of `common.time_fn` medians.
-
-  Args:
-    contestants: (fn, sync, before) triples; `before()` runs untimed ahead
-      of each of the contestant's rounds (e.g. setting a thread count).
-    rounds: rounds; each times every contestant once.
-    repeats: timed calls per round (after one warm-up call in round 0).
-
-  Returns:
-    The seconds of one call of each contestant.
-  """
-  times = [[] for _ in contestants]
-  for r in range(rounds):
-    for t, (fn, sync, before) in zip(times, contestants):
-      before()
-      t.append(common.time_fn(fn, warmup=1 if r == 0 else 0,
-                              repeats=repeats, sync=sync))
-  return [float(np.median(t)) for t in times]
 
 
 def _config(*, resolution: str, batch: int, widths=(64, 64, 64, 128, 1024),
             disc_widths=(64, 128, 1024), disc_head=(512, 256),
             decoder_hidden=(256,)) -> ml_collections.ConfigDict:
   """The method's config with CoMA's sizes and the joint branch only."""
-  spec = importlib.util.spec_from_file_location(
-      "configs_pointnet_id_vae", _ROOT / "configs" / "pointnet_id_vae.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  c = module.get_config("dataset=synthface,size=full")
-  coma = module.get_config("dataset=coma,size=full")
+  path = _ROOT / "configs" / "pointnet_id_vae.py"
+  c = config_utils.load_config(path, "dataset=synthface,size=full")
+  coma = config_utils.load_config(path, "dataset=coma,size=full")
   c.data.resolution = resolution
   # A few subjects suffice for timing (the step does not depend on them).
   c.data.num_subjects = 3
@@ -386,7 +352,7 @@ def bench_case(*, resolution: str, batch: int, rounds: int, repeats: int,
     threads = sorted({os.cpu_count() or 1, 1}, reverse=True)
     contestants += [(peer, lambda x: x,
                      lambda n=n: torch.set_num_threads(n)) for n in threads]
-  times = _alternating(contestants, rounds=rounds, repeats=repeats)
+  times = common.alternating(contestants, rounds=rounds, repeats=repeats)
   m = config.model
   widths = "-".join(str(x) for x in (3,) + tuple(m.widths))
   disc = "-".join(str(x) for x in (6,) + tuple(m.disc_widths))
@@ -404,7 +370,7 @@ def bench_case(*, resolution: str, batch: int, rounds: int, repeats: int,
 
 def main(argv=None) -> None:
   args = common.parse_args("pointnet_id_vae", argv)
-  torch = _torch()
+  torch = common.import_torch()
   if torch is None:
     print("torch not installed: timing ours only (pip install -e .[parity])",
           file=sys.stderr)

@@ -698,15 +698,22 @@ class MeshHierarchy:
                  for l in range(n)))
 
 
+def content_key(vertices: np.ndarray, faces: np.ndarray, settings: str
+                ) -> str:
+  """A hex digest of a mesh's arrays and a settings string (cache keys)."""
+  h = hashlib.sha256()
+  h.update(settings.encode())
+  h.update(np.ascontiguousarray(vertices, dtype=np.float64).tobytes())
+  h.update(np.ascontiguousarray(faces, dtype=np.int64).tobytes())
+  return h.hexdigest()[:24]
+
+
 def hierarchy_cache_key(vertices: np.ndarray, faces: np.ndarray, *,
                         factors: Sequence[int],
                         aggressiveness: float = 7.0) -> str:
   """A hex digest of the mesh and the hierarchy settings."""
-  h = hashlib.sha256()
-  h.update(f"v{_CACHE_VERSION};{list(factors)};{aggressiveness}".encode())
-  h.update(np.ascontiguousarray(vertices, dtype=np.float64).tobytes())
-  h.update(np.ascontiguousarray(faces, dtype=np.int64).tobytes())
-  return h.hexdigest()[:24]
+  return content_key(vertices, faces,
+                     f"v{_CACHE_VERSION};{list(factors)};{aggressiveness}")
 
 
 def save_hierarchy(hierarchy: MeshHierarchy, path: str | pathlib.Path) -> None:

@@ -33,7 +33,6 @@ without it raises, unless `require_neutral=False` (then `has_neutral` is
 False and "neutral" holds zeros for its meshes).
 """
 
-import hashlib
 import pathlib
 import re
 from typing import Literal
@@ -102,12 +101,9 @@ def scan(root: common.PathLike) -> list[tuple[str, int, str]]:
 def decimation_cache_key(vertices: np.ndarray, faces: np.ndarray, *,
                          num_vertices: int, aggressiveness: float) -> str:
   """A hex digest of the template and the decimation settings."""
-  h = hashlib.sha256()
-  h.update(f"facescape-v{_CACHE_VERSION};{num_vertices};{aggressiveness}"
-           .encode())
-  h.update(np.ascontiguousarray(vertices, np.float64).tobytes())
-  h.update(np.ascontiguousarray(faces, np.int64).tobytes())
-  return h.hexdigest()[:24]
+  return mesh_ops.content_key(
+      vertices, faces,
+      f"facescape-v{_CACHE_VERSION};{num_vertices};{aggressiveness}")
 
 
 def template_decimation(vertices: np.ndarray, faces: np.ndarray, *,
