@@ -145,13 +145,13 @@ def test_resume_is_bit_identical(runlocal, tmp_path):
 
 def test_applications(runlocal):
   config, method, _, result = runlocal
-  del config
   source = data_lib.make_sources(load_config("pointnet_id_vae",
                                              "runlocal")).test
   a, b = source[0]["vertices"], source[len(source) - 1]["vertices"]
   apps = method.applications
   z_id, z_exp = apps["encode"](result.state, np.stack([a, b]))
-  assert z_id.shape == (2, 16) and z_exp.shape == (2, 16)
+  assert z_id.shape == (2, config.model.id_latent)
+  assert z_exp.shape == (2, config.model.exp_latent)
   moved = apps["transfer_expression"](result.state, a[None], b[None])
   assert moved.shape == (1,) + a.shape and np.all(np.isfinite(moved))
   strip = apps["interpolate"](result.state, jnp.asarray(a), jnp.asarray(b),
@@ -163,6 +163,36 @@ def test_applications(runlocal):
   with pytest.raises(ValueError, match="factor"):
     apps["interpolate"](result.state, a, b, factor="pose")
   assert jax.tree.leaves(result.state)
+
+
+def test_output_scale_multiplies_both_decoders():
+  from disent_jax.methods.pointnet_id_vae import model as model_lib  # pylint: disable=g-import-not-at-top
+  points = jax.random.normal(jax.random.key(0), (2, 7, 3))
+  kw = dict(num_vertices=7, id_latent=3, exp_latent=2, widths=(8, 16),
+            decoder_hidden=(5,))
+  plain = model_lib.IdExpVAE(**kw)
+  scaled = model_lib.IdExpVAE(**kw, output_scale=0.25)
+  variables = plain.init({"params": jax.random.key(1),
+                          "latent": jax.random.key(2)}, points, train=False)
+  _, id_a, exp_a = plain.apply(variables, points, train=False)
+  _, id_b, exp_b = scaled.apply(variables, points, train=False)
+  np.testing.assert_allclose(id_b, 0.25 * id_a, rtol=1e-6)
+  np.testing.assert_allclose(exp_b, 0.25 * exp_a, rtol=1e-6)
+
+
+def test_offset_rms_against_numpy():
+  from disent_jax.methods.pointnet_id_vae import method as method_lib  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  faces = rng.normal(size=(5, 4, 3)).astype(np.float32)
+  mean = faces.mean(axis=0)
+  source = [{"vertices": f} for f in faces]
+  np.testing.assert_allclose(
+      method_lib.offset_rms(source, mean, max_examples=10),
+      np.sqrt(np.mean(np.square(faces - mean))), rtol=1e-6)
+  # A subset: the first and the last example.
+  np.testing.assert_allclose(
+      method_lib.offset_rms(source, mean, max_examples=2),
+      np.sqrt(np.mean(np.square(faces[[0, 4]] - mean))), rtol=1e-6)
 
 
 def test_tfds_build_gives_the_same_data_as_on_the_fly(tmp_path):

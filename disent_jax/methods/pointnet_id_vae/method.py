@@ -54,6 +54,10 @@ class _Setup:
     self.faces = self.sources.faces
     self.num_vertices = int(mean.shape[0])
     self.steps_per_epoch = len(self.sources.train) / config.batch_size
+    # The data's RMS offset from the mean face, in normalised units.
+    self.offset_rms = offset_rms(self.sources.train, mean,
+                                 max_examples=config.data.stats_examples
+                                 ) / scale
     # L_lap: Laplace-Beltrami (cotangent) operator of the mean face.
     self.laplacian = graph.graph_operator(
         mesh_ops.cotangent_laplacian_matrix(mean.astype(np.float64),
@@ -74,7 +78,9 @@ def build(config: ml_collections.ConfigDict) -> Method:
                            id_latent=m.id_latent, exp_latent=m.exp_latent,
                            widths=tuple(m.widths),
                            decoder_hidden=tuple(m.decoder_hidden),
-                           input_transform=m.input_transform)
+                           input_transform=m.input_transform,
+                           output_scale=(s.offset_rms if m.get(
+                               "scale_outputs", False) else 1.0))
   disc = model_lib.IdentityDiscriminator(widths=tuple(m.disc_widths),
                                          head=tuple(m.disc_head),
                                          dropout_rate=m.dropout,
@@ -261,6 +267,22 @@ def build(config: ml_collections.ConfigDict) -> Method:
   return Method(name="pointnet_id_vae", init=init, train_step=train_step,
                 eval_step=eval_step, evaluate=evaluate, data=data,
                 report=report, applications=apps)
+
+
+def offset_rms(source: Any, mean: np.ndarray, *, max_examples: int
+               ) -> float:
+  """RMS per-coordinate offset (mm) of faces [V, 3] from the mean face.
+
+  Args:
+    source: examples with "vertices" [V, 3] (mm).
+    mean: [V, 3] the mean face (mm).
+    max_examples: use at most this many, evenly spaced.
+  """
+  n = min(len(source), max_examples)
+  idx = np.linspace(0, len(source) - 1, n).round().astype(int)
+  sq = [np.mean(np.square(np.asarray(source[int(i)]["vertices"],
+                                     np.float64) - mean)) for i in idx]
+  return max(float(np.sqrt(np.mean(sq))), 1e-6)
 
 
 def _variables(state):

@@ -5,9 +5,11 @@ The networks work in normalised coordinates x = (X - c) / s (c the mean
 face's centroid, s its RMS radius, X in mm). The decoders output offsets
 from the normalised data mean face m:
 
-  x_id  = m + D_id(z_id)                        (predicted neutral)
-  x_exp = D_exp(z_exp)                          (expression offset)
+  x_id  = m + a D_id(z_id)                      (predicted neutral)
+  x_exp = a D_exp(z_exp)                        (expression offset)
   x     = x_id + x_exp                          (eq. 1)
+
+with a the constant `output_scale` (1 in the paper).
 """
 
 from typing import NamedTuple, Sequence
@@ -43,6 +45,9 @@ class IdExpVAE(nn.Module):
     widths: PointNet per-point widths (3 -> 64 -> 64 -> 64 -> 128 -> 1024).
     decoder_hidden: hidden widths of each decoder (Linear(d, 256) -> ReLU).
     input_transform: use PointNet's input T-Net in the encoder.
+    output_scale: a constant multiplying both decoders' outputs; the data's
+      RMS offset from the mean face puts the outputs in the data's units
+      at initialisation (1: the paper's plain Linear output).
   """
   num_vertices: int
   id_latent: int
@@ -50,6 +55,7 @@ class IdExpVAE(nn.Module):
   widths: Sequence[int] = pointnet.FACE_EXP_WIDTHS
   decoder_hidden: Sequence[int] = (256,)
   input_transform: bool = False
+  output_scale: float = 1.0
 
   def setup(self):
     self.encoder = pointnet.PointNetEncoder(
@@ -74,12 +80,12 @@ class IdExpVAE(nn.Module):
 
   def decode_identity(self, z_id: jax.Array) -> jax.Array:
     """[B, id_latent] -> normalised identity offsets [B, V, 3]."""
-    out = self.id_decoder(z_id)
+    out = self.id_decoder(z_id) * self.output_scale
     return out.reshape(out.shape[:-1] + (self.num_vertices, 3))
 
   def decode_expression(self, z_exp: jax.Array) -> jax.Array:
     """[B, exp_latent] -> normalised expression offsets [B, V, 3]."""
-    out = self.exp_decoder(z_exp)
+    out = self.exp_decoder(z_exp) * self.output_scale
     return out.reshape(out.shape[:-1] + (self.num_vertices, 3))
 
   def __call__(self, points: jax.Array, *, train: bool
