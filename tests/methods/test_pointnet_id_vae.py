@@ -8,6 +8,8 @@ import pytest
 from disent_jax import methods
 from disent_jax.methods.pointnet_id_vae import data as data_lib
 from disent_jax.methods.pointnet_id_vae import evaluation
+from disent_jax.methods.pointnet_id_vae import method as method_lib
+from disent_jax.methods.pointnet_id_vae import model as model_lib
 from disent_jax.methods.pointnet_id_vae import objective
 from disent_jax.nn import heads
 from disent_jax.train import loop
@@ -166,7 +168,6 @@ def test_applications(runlocal):
 
 
 def test_output_scale_multiplies_both_decoders():
-  from disent_jax.methods.pointnet_id_vae import model as model_lib  # pylint: disable=g-import-not-at-top
   points = jax.random.normal(jax.random.key(0), (2, 7, 3))
   kw = dict(num_vertices=7, id_latent=3, exp_latent=2, widths=(8, 16),
             decoder_hidden=(5,))
@@ -181,7 +182,6 @@ def test_output_scale_multiplies_both_decoders():
 
 
 def test_offset_rms_against_numpy():
-  from disent_jax.methods.pointnet_id_vae import method as method_lib  # pylint: disable=g-import-not-at-top
   rng = np.random.default_rng(0)
   faces = rng.normal(size=(5, 4, 3)).astype(np.float32)
   mean = faces.mean(axis=0)
