@@ -68,7 +68,10 @@ def test_markdown_rows_in_paper_order_with_arrows(tmp_path):
   assert dis_row[2] == "1.000 ± 0.000 ↓"  # AVD_neu mean
   assert dis_row[5] == "0.500 ± 0.000 ↓"  # E_dis mean
   assert "↓" not in dis_row[7]  # E_rec mean 0.8 > 0.7
-  assert "0.80×" not in text and "0.40 ± 0.00×" in lines[2]
+  assert "0.40 ± 0.00×" in lines[2]
+  base = lines[-1].split(" | ")
+  assert base[2] == "0.800" and base[5] == "2.000"  # AVD_neu, E_dis means
+  assert base[7] == "—"  # The baseline has no E_rec.
 
 
 def test_load_metrics_names_the_file_on_bad_input(tmp_path):

@@ -111,7 +111,9 @@ def aggregate(runs: Mapping[Setting, Mapping[int, Mapping[str, float]]]
       continue
     seeds = tuple(sorted(per_seed))
     keys = [k for k, _ in COLUMNS]
-    keys += [BASELINE + k for k, _ in RATIOS]
+    # The baseline's columns (it has no E_rec), where every run reports them.
+    keys += [BASELINE + k for k, _ in COLUMNS
+             if all(BASELINE + k in per_seed[s] for s in seeds)]
     stats = {}
     for k in keys:
       stats[k] = _mean_std([per_seed[s][k] for s in seeds])
@@ -155,11 +157,12 @@ def markdown(rows: Sequence[Row]) -> str:
       cells.append(cell)
     cells += [_cell(r.stats["ratio/" + k], 2) + "×" for k, _ in RATIOS]
     lines.append("| " + " | ".join(cells) + " |")
+  # The baseline depends on the test data only: the same for every run.
   base = rows[0].stats
   cells = ["baseline: input as its own neutral", "—"]
   for k, _ in COLUMNS:
     key = BASELINE + k
-    cells.append(_cell(base[key]) if key in base else "—")
+    cells.append(f"{base[key][0]:.3f}" if key in base else "—")
   cells += ["1×", "1×"]
   lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
