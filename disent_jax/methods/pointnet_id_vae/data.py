@@ -144,7 +144,8 @@ def normalization(source: Any, *, max_examples: int = 2000, seed: int = 0
   """The data mean face and the normalisation of network coordinates.
 
   Networks see x = (X - center) / scale, with `center` the mean face's
-  centroid and `scale` its RMS radius, so a face spans about [-2, 2].
+  centroid and `scale` its RMS radius, so a face spans about [-2, 2]
+  (configs may fix the scale instead, `data.unit_mm`).
 
   Args:
     source: training examples with "vertices" [V, 3] (mm).

@@ -49,6 +49,10 @@ class _Setup:
     self.sources = data_lib.make_sources(config)
     mean, center, scale = data_lib.normalization(
         self.sources.train, max_examples=config.data.stats_examples)
+    if config.data.get("unit_mm", 0.0) > 0:
+      # The public code's units (e.g. CoMA: 1 = 260 mm): the loss weights
+      # keep the balance they were chosen for.
+      scale = float(config.data.unit_mm)
     self.center, self.scale = center, scale
     self.mean_n = (mean - center) / scale  # Normalised mean face.
     self.faces = self.sources.faces
