@@ -68,6 +68,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "pointnet_id_vae", batch_size=batch,
       total_steps=pretrain_steps + epochs * steps_per_epoch)
   c.disc_pretrain_steps = pretrain_steps
+  c.progress_metrics = ("loss", "recon", "d_accuracy")
   c.use_discriminator = v.id_dis
 
   c.data = ml_collections.ConfigDict()

@@ -34,6 +34,7 @@ def harness_config(method: str, *, total_steps: int, batch_size: int
   c.keep_checkpoints = 3
   c.async_checkpointing = True
   c.progress_bar = True
+  c.progress_metrics = ()  # Scalars on the bar (default: loss + 2 more).
   c.eval_at_end = True
   c.mesh = ml_collections.ConfigDict()
   c.mesh.shape = (-1, 1)  # (data, model); -1: all remaining devices.

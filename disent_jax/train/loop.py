@@ -131,7 +131,8 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   writer = writers.MetricWriter(workdir)
   progress = writers.Progress(total=config.total_steps, initial=start_step,
                               enabled=config.get("progress_bar", True),
-                              description=method.name)
+                              description=method.name,
+                              keys=config.get("progress_metrics", None))
   step = start_step
   preempted = False
   try:

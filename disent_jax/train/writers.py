@@ -8,7 +8,7 @@ import math
 import pathlib
 import sys
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from absl import logging
 import jax
@@ -67,7 +67,18 @@ class Progress:
   """A progress bar with rate and ETA (process 0), or periodic log lines."""
 
   def __init__(self, *, total: int, initial: int, enabled: bool = True,
-               description: str = "train"):
+               description: str = "train",
+               keys: Sequence[str] | None = None):
+    """A bar over `total` steps.
+
+    Args:
+      total: the last step.
+      initial: the step the run starts (or resumes) from.
+      enabled: show a bar at all (process 0 only).
+      description: the bar's label.
+      keys: scalars to show; default "loss" and the next two.
+    """
+    self._keys = tuple(keys) if keys else None
     self._bar = None
     if enabled and jax.process_index() == 0:
       self._bar = tqdm.tqdm(total=total, initial=initial, desc=description,
@@ -81,8 +92,15 @@ class Progress:
       return
     self._bar.update(step - self._bar.n)
     if scalars:
-      shown = {k: f"{_to_float(v):.4g}" for k, v in list(scalars.items())[:3]}
-      self._bar.set_postfix(shown, refresh=False)
+      self._bar.set_postfix(self.postfix(scalars), refresh=False)
+
+  def postfix(self, scalars: Mapping[str, Any]) -> dict[str, str]:
+    """The scalars the bar shows: `keys` if given, else "loss" first."""
+    if self._keys:
+      names = [k for k in self._keys if k in scalars]
+    else:
+      names = sorted(scalars, key=lambda k: k != "loss")[:3]
+    return {k: f"{_to_float(scalars[k]):.4g}" for k in names}
 
   def close(self) -> None:
     if self._bar is not None:

@@ -43,6 +43,15 @@ def test_metric_writer_writes_jsonl_and_tensorboard(tmp_path):
   assert (5, "loss", 0.5) in scalars and (5, "l2", 2.0) in scalars
 
 
+def test_progress_shows_loss_first_or_the_chosen_keys():
+  scalars = {"adv": 1.0, "d_loss": 2.0, "loss": 3.0, "recon": 4.0}
+  bar = writers.Progress(total=3, initial=0, enabled=False)
+  assert list(bar.postfix(scalars)) == ["loss", "adv", "d_loss"]
+  bar = writers.Progress(total=3, initial=0, enabled=False,
+                         keys=("recon", "missing", "loss"))
+  assert bar.postfix(scalars) == {"recon": "4", "loss": "3"}
+
+
 def test_parse_variant_types_and_errors():
   v = config_utils.parse_variant("runlocal,size=3,name=x", runlocal=False,
                                  size=1, name="a", rate=0.5)
