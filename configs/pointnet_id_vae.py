@@ -1,15 +1,18 @@
 r"""Paper 002: PointNet VAE + identity discriminator (Gu, Pears, Sun, FG 2023).
 
-  # SynthFace, unseen identities (the README's main job, ~10 min on 2 CPUs):
+  # SynthFace, unseen identities (the README's main job, ~6 min on 2 CPUs):
   python launch/train.py --config=configs/pointnet_id_vae.py \
       --workdir=runs/pointnet_id_vae
-  # The longer run behind the method README's numbers:
+  # The paper's network and schedule (for the converged numbers; a GPU):
   python launch/train.py --config=configs/pointnet_id_vae.py:size=full \
       --workdir=runs/pointnet_id_vae_full
   # Table IV ablations: ne_gt=True/False x id_dis=True/False, e.g.
   python launch/train.py \
       --config=configs/pointnet_id_vae.py:ne_gt=True,id_dis=False \
       --workdir=runs/pid_negt_nodis
+  # All four settings x 3 seeds and the table (method README):
+  python scripts/pointnet_id_vae_table4.py --root=runs/table4 --jobs=2 \
+      --threads=1
   # Real data from a manual directory:
   python launch/train.py --config=configs/pointnet_id_vae.py:dataset=coma \
       --config.data.root=/data/COMA --workdir=runs/coma
