@@ -195,6 +195,13 @@ def test_offset_rms_against_numpy():
       np.sqrt(np.mean(np.square(faces[[0, 4]] - mean))), rtol=1e-6)
 
 
+def test_negative_unit_is_a_config_error():
+  config = load_config("pointnet_id_vae", "runlocal")
+  config.data.unit_mm = -1.0
+  with pytest.raises(ValueError, match="data.unit_mm"):
+    methods.load("pointnet_id_vae").build(config)
+
+
 def test_tfds_build_gives_the_same_data_as_on_the_fly(tmp_path):
   from disent_jax.data import build as build_lib  # pylint: disable=g-import-not-at-top
   from disent_jax.data import onthefly  # pylint: disable=g-import-not-at-top

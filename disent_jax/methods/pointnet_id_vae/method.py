@@ -49,19 +49,26 @@ class _Setup:
     self.sources = data_lib.make_sources(config)
     mean, center, scale = data_lib.normalization(
         self.sources.train, max_examples=config.data.stats_examples)
-    if config.data.get("unit_mm", 0.0) > 0:
+    unit = float(config.data.get("unit_mm", 0.0))
+    if unit < 0:
+      raise ValueError(f"config data.unit_mm={unit}: expected 0 (the mean "
+                       "face's RMS radius) or a positive unit in mm")
+    if unit > 0:
       # The public code's units (e.g. CoMA: 1 = 260 mm): the loss weights
       # keep the balance they were chosen for.
-      scale = float(config.data.unit_mm)
+      scale = unit
     self.center, self.scale = center, scale
     self.mean_n = (mean - center) / scale  # Normalised mean face.
     self.faces = self.sources.faces
     self.num_vertices = int(mean.shape[0])
     self.steps_per_epoch = len(self.sources.train) / config.batch_size
-    # The data's RMS offset from the mean face, in normalised units.
-    self.offset_rms = offset_rms(self.sources.train, mean,
-                                 max_examples=config.data.stats_examples
-                                 ) / scale
+    # Decoder outputs in the data's units: times the training faces' RMS
+    # offset from the mean face (normalised); 1 is the paper's output.
+    self.output_scale = 1.0
+    if config.model.get("scale_outputs", False):
+      self.output_scale = offset_rms(
+          self.sources.train, mean,
+          max_examples=config.data.stats_examples) / scale
     # L_lap: Laplace-Beltrami (cotangent) operator of the mean face.
     self.laplacian = graph.graph_operator(
         mesh_ops.cotangent_laplacian_matrix(mean.astype(np.float64),
@@ -83,8 +90,7 @@ def build(config: ml_collections.ConfigDict) -> Method:
                            widths=tuple(m.widths),
                            decoder_hidden=tuple(m.decoder_hidden),
                            input_transform=m.input_transform,
-                           output_scale=(s.offset_rms if m.get(
-                               "scale_outputs", False) else 1.0))
+                           output_scale=s.output_scale)
   disc = model_lib.IdentityDiscriminator(widths=tuple(m.disc_widths),
                                          head=tuple(m.disc_head),
                                          dropout_rate=m.dropout,
