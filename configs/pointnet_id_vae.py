@@ -134,7 +134,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim.decay_every_epochs = 50
 
   if v.dataset == "synthface" and v.size == "quick":
-    # The main job: ~10 minutes on 2 CPU cores. 6 frames per sequence, a
+    # The main job: ~6 minutes on 2 CPU cores. 6 frames per sequence, a
     # narrower PointNet, batch 16, a short schedule and a faster learning
     # rate; decoder outputs in the data's units. `size=full` keeps the
     # paper's network and schedule.

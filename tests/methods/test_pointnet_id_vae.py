@@ -195,8 +195,17 @@ def test_offset_rms_against_numpy():
       np.sqrt(np.mean(np.square(faces[[0, 4]] - mean))), rtol=1e-6)
 
 
-def test_negative_unit_is_a_config_error():
+def test_fixed_unit_normalises_by_it_and_negative_is_an_error():
   config = load_config("pointnet_id_vae", "runlocal")
+  config.data.unit_mm = 260.0
+  setup = method_lib._Setup(config)  # pylint: disable=protected-access
+  mean, center, _ = data_lib.normalization(
+      setup.sources.train, max_examples=config.data.stats_examples)
+  np.testing.assert_allclose(setup.mean_n, (mean - center) / 260.0,
+                             rtol=1e-6)
+  face = np.asarray(setup.sources.test[0]["vertices"])
+  np.testing.assert_allclose(setup.normalize(face), (face - center) / 260.0,
+                             rtol=1e-6)
   config.data.unit_mm = -1.0
   with pytest.raises(ValueError, match="data.unit_mm"):
     methods.load("pointnet_id_vae").build(config)
