@@ -131,7 +131,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.optim.learning_rate = 1e-4
   c.optim.weight_decay = 1e-4
   c.optim.decay_rate = 0.7
-  c.optim.decay_every_epochs = 50
+  c.optim.decay_every_epochs = 50.0
 
   if v.dataset == "synthface" and v.size == "quick":
     # The main job: ~6 minutes on 2 CPU cores. 6 frames per sequence, a
@@ -148,7 +148,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.disc_pretrain_steps = 100
     c.total_steps = 1000
     c.checkpoint_every_steps = 250
-    c.optim.decay_every_epochs = 10
+    c.optim.decay_every_epochs = 10.0
   if v.runlocal:
     c.batch_size = 8
     c.data.num_subjects = 5
