@@ -13,6 +13,9 @@ r"""Paper 002: PointNet VAE + identity discriminator (Gu, Pears, Sun, FG 2023).
   # All four settings x 3 seeds and the table (method README):
   python scripts/pointnet_id_vae_table4.py --root=runs/table4 --jobs=2 \
       --threads=1
+  # The public code's per-expression average-offset term (no GT neutrals):
+  python launch/train.py --config=configs/pointnet_id_vae.py:exp_prior=True \
+      --workdir=runs/pid_exp_prior
   # Real data from a manual directory:
   python launch/train.py --config=configs/pointnet_id_vae.py:dataset=coma \
       --config.data.root=/data/COMA --workdir=runs/coma
@@ -22,7 +25,9 @@ r"""Paper 002: PointNet VAE + identity discriminator (Gu, Pears, Sun, FG 2023).
 
 Variants: dataset=synthface|coma|bu3dfe|facescape, size=quick|full,
 ne_gt (ground-truth neutral supervision, "+ne-gt"), id_dis (the identity
-discriminator, "+id-dis"), runlocal.
+discriminator, "+id-dis"), exp_prior (the public code's per-expression
+average-offset term without ground-truth neutrals; not in the paper),
+runlocal.
 """
 
 import ml_collections
@@ -56,7 +61,8 @@ _NEUTRAL_CODE_WEIGHT = 1e-2
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   """The config; `arg` selects variants (see the module docstring)."""
   v = config_utils.parse_variant(arg, dataset="synthface", size="quick",
-                                 ne_gt=False, id_dis=True, runlocal=False)
+                                 ne_gt=False, id_dis=True, exp_prior=False,
+                                 runlocal=False)
   if v.dataset not in _DATASETS:
     raise ValueError(f"dataset={v.dataset!r}: expected one of "
                      f"{sorted(_DATASETS)}")
@@ -125,6 +131,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       "coma", "facescape")) else lap
   # +ne-gt: MSE to the GT neutral, weighted like the public code.
   c.loss.neutral_gt = lam1 * ne_factor if v.ne_gt else 0.0
+  # The public code's no-GT term (not in the paper): MSE between the
+  # predicted expression offset and the training set's average offset for
+  # the example's expression label, weighted 0.5 lambda_1 (`exp_prior`).
+  c.loss.expression_prior = (0.5 * lam1 if v.exp_prior and not v.ne_gt
+                             else 0.0)
   c.loss.tnet = 1e-3  # D_ID's T-Net orthogonality regulariser (PointNet).
 
   c.optim = ml_collections.ConfigDict()

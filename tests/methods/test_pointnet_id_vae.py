@@ -13,6 +13,7 @@ from disent_jax.methods.pointnet_id_vae import model as model_lib
 from disent_jax.methods.pointnet_id_vae import objective
 from disent_jax.nn import heads
 from disent_jax.train import loop
+from disent_jax.train.method import DataContext
 
 from testutil.harness import load_config
 
@@ -233,3 +234,49 @@ def test_tfds_build_gives_the_same_data_as_on_the_fly(tmp_path):
   config.data.data_dir = ""
   with pytest.raises(ValueError, match="data_dir"):
     data_lib.make_sources(config)
+
+
+def test_expression_offsets_against_numpy():
+  rng = np.random.default_rng(0)
+  faces = rng.normal(size=(7, 4, 3)).astype(np.float32)
+  labels = np.array([0, 2, 2, 0, 3, 3, 3])
+  mean = faces.mean(axis=0)
+  source = [{"vertices": f, "expression": np.int32(e)}
+            for f, e in zip(faces, labels)]
+  table = data_lib.expression_offsets(source, mean)
+  assert table.shape == (4, 4, 3)
+  for e in (0, 2, 3):
+    np.testing.assert_allclose(table[e], faces[labels == e].mean(0) - mean,
+                               rtol=1e-5, atol=1e-6)
+  np.testing.assert_array_equal(table[1], 0.0)  # No example of label 1.
+  source[3]["expression"] = np.int32(-1)
+  with pytest.raises(ValueError, match="example 3"):
+    data_lib.expression_offsets(source, mean)
+
+
+def test_expression_prior_variant_and_term():
+  lam1 = load_config("pointnet_id_vae", None).loss.recon
+  on = load_config("pointnet_id_vae", "runlocal,exp_prior=True")
+  assert on.loss.expression_prior == 0.5 * lam1
+  # The public code uses the term only without ground-truth neutrals.
+  assert load_config("pointnet_id_vae",
+                     "runlocal,exp_prior=True,ne_gt=True"
+                     ).loss.expression_prior == 0.0
+  assert load_config("pointnet_id_vae", "runlocal").loss.expression_prior == 0
+  on.disc_pretrain_steps = 0
+  method = methods.load("pointnet_id_vae").build(on)
+  batch = next(method.data(DataContext(
+      config=on, split="train", process_index=0, process_count=1,
+      local_batch_size=on.batch_size)))
+  state = method.init(jax.random.key(0), batch)
+  _, metrics = method.train_step(state, batch, jax.random.key(1))
+  # At initialisation the expression branch is far from the label means.
+  assert np.isfinite(metrics["exp_prior"]) and metrics["exp_prior"] > 0
+  # The term is the MSE to the batch labels' rows of the offset table.
+  setup = method_lib._Setup(on)  # pylint: disable=protected-access
+  mean, _, _ = data_lib.normalization(setup.sources.train,
+                                      max_examples=on.data.stats_examples)
+  np.testing.assert_allclose(
+      setup.expression_offsets,
+      data_lib.expression_offsets(setup.sources.train, mean) / setup.scale,
+      rtol=1e-6)

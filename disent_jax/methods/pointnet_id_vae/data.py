@@ -167,3 +167,36 @@ def normalization(source: Any, *, max_examples: int = 2000, seed: int = 0
   scale = float(np.sqrt(np.mean(np.sum((mean - center) ** 2, axis=-1))))
   return (mean.astype(np.float32), center.astype(np.float32),
           max(scale, 1e-6))
+
+
+def expression_offsets(source: Any, mean: np.ndarray) -> np.ndarray:
+  """Per-expression average offset of the faces from the mean face.
+
+  The public code's no-GT target for the expression branch: the average of
+  all training faces with an expression label minus the mean face.
+
+  Args:
+    source: examples with "vertices" [V, 3] (mm) and "expression" (int >= 0).
+    mean: [V, 3] the mean face (mm).
+
+  Returns:
+    [L, V, 3] float32 offsets in mm, row e for expression label e (L = the
+    largest label + 1; labels absent from the source get a zero row).
+  """
+  sums: dict[int, np.ndarray] = {}
+  counts: dict[int, int] = {}
+  for i in range(len(source)):
+    example = source[i]
+    label = int(np.asarray(example["expression"]))
+    if label < 0:
+      raise ValueError(f"expression_offsets: example {i} has expression "
+                       f"label {label}; expected a non-negative index")
+    v = np.asarray(example["vertices"], np.float64)
+    sums[label] = sums.get(label, 0.0) + v
+    counts[label] = counts.get(label, 0) + 1
+  if not sums:
+    raise ValueError("expression_offsets: the source is empty")
+  table = np.zeros((max(sums) + 1,) + np.shape(mean), np.float64)
+  for label, total in sums.items():
+    table[label] = total / counts[label] - mean
+  return table.astype(np.float32)

@@ -69,6 +69,12 @@ class _Setup:
       self.output_scale = offset_rms(
           self.sources.train, mean,
           max_examples=config.data.stats_examples) / scale
+    # The public code's no-GT expression target: per-expression average
+    # offsets from the mean face (normalised), read only when weighted.
+    self.expression_offsets = None
+    if config.loss.get("expression_prior", 0.0) > 0:
+      self.expression_offsets = data_lib.expression_offsets(
+          self.sources.train, mean) / scale
     # L_lap: Laplace-Beltrami (cotangent) operator of the mean face.
     self.laplacian = graph.graph_operator(
         mesh_ops.cotangent_laplacian_matrix(mean.astype(np.float64),
@@ -165,6 +171,10 @@ def build(config: ml_collections.ConfigDict) -> Method:
                                     enc2.identity.sample)
     lap = jnp.mean(mesh_ops.laplacian_smoothness(x_id, s.laplacian))
     ne_gt = objective.mse(x_id, s.normalize(batch["neutral"]))
+    exp_prior = jnp.zeros(())
+    if s.expression_offsets is not None:
+      exp_prior = objective.mse(
+          exp_off, jnp.asarray(s.expression_offsets)[batch["expression"]])
     adv = jnp.zeros(())
     if use_disc:
       fake_logits, _, _ = disc_apply(state["params"]["disc"],
@@ -174,9 +184,11 @@ def build(config: ml_collections.ConfigDict) -> Method:
     total = (weights.recon * recon +
              kl_factor * (weights.kl_id * kl_id + weights.kl_exp * kl_exp)
              + weights.adversarial * adv + weights.neutral_code * neu
-             + weights.laplacian * lap + weights.neutral_gt * ne_gt)
+             + weights.laplacian * lap + weights.neutral_gt * ne_gt
+             + weights.expression_prior * exp_prior)
     terms = {"recon": recon, "kl_id": kl_id, "kl_exp": kl_exp, "adv": adv,
-             "neu": neu, "lap": lap, "ne_gt": ne_gt, "kl_factor": kl_factor}
+             "neu": neu, "lap": lap, "ne_gt": ne_gt, "exp_prior": exp_prior,
+             "kl_factor": kl_factor}
     return total, (upd["batch_stats"], x_id, terms)
 
   def joint_step(state, batch, key):

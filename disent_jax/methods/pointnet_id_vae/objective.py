@@ -30,6 +30,9 @@ class Weights:
     neutral_code: lambda_4, L_neu (L1 between z_id and the re-encoded z_id).
     laplacian: lambda_5, the Laplacian smoothness of predicted identities.
     neutral_gt: the ground-truth neutral MSE of the +ne-gt setting (0: off).
+    expression_prior: the public code's no-GT term, an MSE between the
+      predicted expression offset and its label's average offset (0: off,
+      as in the paper).
   """
   recon: float
   kl_id: float
@@ -38,13 +41,15 @@ class Weights:
   neutral_code: float
   laplacian: float
   neutral_gt: float
+  expression_prior: float = 0.0
 
   @classmethod
   def from_config(cls, c: ml_collections.ConfigDict) -> "Weights":
     return cls(recon=c.recon, kl_id=c.kl_id, kl_exp=c.kl_exp,
                adversarial=c.adversarial,
                neutral_code=c.neutral_code, laplacian=c.laplacian,
-               neutral_gt=c.neutral_gt)
+               neutral_gt=c.neutral_gt,
+               expression_prior=c.get("expression_prior", 0.0))
 
 
 def kl_annealing(epoch: jax.Array, *, epochs: float) -> jax.Array:
