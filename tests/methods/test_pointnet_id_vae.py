@@ -254,6 +254,21 @@ def test_expression_offsets_against_numpy():
     data_lib.expression_offsets(source, mean)
 
 
+def test_expression_prior_term_against_numpy():
+  rng = np.random.default_rng(1)
+  offsets = rng.normal(size=(4, 5, 3)).astype(np.float32)
+  pred = rng.normal(size=(3, 5, 3)).astype(np.float32)
+  labels = np.array([3, 0, 3])
+  want = np.mean((pred - offsets[labels]) ** 2)
+  np.testing.assert_allclose(
+      objective.expression_prior(jnp.asarray(pred), jnp.asarray(offsets),
+                                 jnp.asarray(labels)), want, rtol=1e-6)
+  # Zero exactly when every prediction is its label's average offset.
+  assert float(objective.expression_prior(
+      jnp.asarray(offsets[labels]), jnp.asarray(offsets),
+      jnp.asarray(labels))) == 0.0
+
+
 def test_expression_prior_variant_and_term():
   lam1 = load_config("pointnet_id_vae", None).loss.recon
   on = load_config("pointnet_id_vae", "runlocal,exp_prior=True")

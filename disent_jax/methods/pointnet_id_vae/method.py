@@ -173,8 +173,8 @@ def build(config: ml_collections.ConfigDict) -> Method:
     ne_gt = objective.mse(x_id, s.normalize(batch["neutral"]))
     exp_prior = jnp.zeros(())
     if s.expression_offsets is not None:
-      exp_prior = objective.mse(
-          exp_off, jnp.asarray(s.expression_offsets)[batch["expression"]])
+      exp_prior = objective.expression_prior(
+          exp_off, jnp.asarray(s.expression_offsets), batch["expression"])
     adv = jnp.zeros(())
     if use_disc:
       fake_logits, _, _ = disc_apply(state["params"]["disc"],

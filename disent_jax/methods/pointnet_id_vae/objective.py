@@ -72,6 +72,21 @@ def mse(prediction: jax.Array, target: jax.Array) -> jax.Array:
   return jnp.mean(jnp.square(prediction - target))
 
 
+def expression_prior(expression: jax.Array, offsets: jax.Array,
+                     labels: jax.Array) -> jax.Array:
+  """The public code's no-GT term: MSE to the label's average offset.
+
+  Args:
+    expression: [B, V, 3] predicted expression offsets.
+    offsets: [L, V, 3] average offset of each expression label.
+    labels: [B] int expression labels in [0, L).
+
+  Returns:
+    The mean squared difference between `expression` and `offsets[labels]`.
+  """
+  return mse(expression, jnp.take(offsets, labels, axis=0))
+
+
 def kl_terms(posterior: heads.GaussianLatent) -> jax.Array:
   """Batch mean of KL(q(z|X) || N(0, I)), summed over latent dims."""
   return jnp.mean(posterior.kl())
