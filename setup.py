@@ -23,7 +23,7 @@ _CORE = [
     "tqdm>=4.66,<5",
     "tensorboardX>=2.6,<3",
     "matplotlib>=3.8,<4",
-    # Quadric-error decimation for mesh hierarchies (ops.mesh.decimate).
+    # Quadric-error decimation for mesh hierarchies (ops.hierarchy.decimate).
     "fast-simplification>=0.1.7,<0.3",
 ]
 

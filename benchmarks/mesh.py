@@ -42,7 +42,7 @@ from disent_jax.nn import heads
 from disent_jax.nn import mesh_autoencoder
 from disent_jax.nn import pointnet
 from disent_jax.ops import graph
-from disent_jax.ops import mesh
+from disent_jax.ops import hierarchy
 
 
 def _pyg():
@@ -71,7 +71,7 @@ def _template(quick: bool) -> tuple[np.ndarray, np.ndarray]:
   sphere = trimesh.creation.icosphere(subdivisions=4 if quick else 5)
   verts = np.asarray(sphere.vertices) * 100.0
   target = 1256 if quick else 5023
-  dec = mesh.decimate(verts, np.asarray(sphere.faces), num_vertices=target)
+  dec = hierarchy.decimate(verts, np.asarray(sphere.faces), num_vertices=target)
   return verts[dec.kept], dec.faces
 
 
@@ -205,8 +205,8 @@ def _torch_coma(torch, pyg_nn, hier, batch):
 
 def bench_coma(verts, faces, *, batch, rounds, repeats, torch, pyg_nn,
                records):
-  hier = mesh.build_hierarchy(verts, faces, factors=(4, 4, 4, 4))
-  ops = mesh.hierarchy_operators(hier)
+  hier = hierarchy.build_hierarchy(verts, faces, factors=(4, 4, 4, 4))
+  ops = hierarchy.hierarchy_operators(hier)
   model = mesh_autoencoder.MeshAutoencoder(ops, hier.down, hier.up)
   rng = np.random.default_rng(1)
   x_np = rng.standard_normal((batch, verts.shape[0], 3)).astype(np.float32)

@@ -49,7 +49,7 @@ import numpy as np
 from benchmarks import common
 from disent_jax.methods.pointnet_id_vae import data as data_lib
 from disent_jax.methods.pointnet_id_vae import method as method_lib
-from disent_jax.ops import mesh as mesh_ops
+from disent_jax.ops import laplacian as laplacian_ops
 from disent_jax.train import config_utils
 from disent_jax.train.method import DataContext
 
@@ -334,7 +334,7 @@ def bench_case(*, resolution: str, batch: int, rounds: int, repeats: int,
     sources = data_lib.make_sources(config)
     mean, center, scale = data_lib.normalization(
         sources.train, max_examples=config.data.stats_examples)
-    laplacian = mesh_ops.cotangent_laplacian_matrix(
+    laplacian = laplacian_ops.cotangent_laplacian_matrix(
         mean.astype(np.float64), sources.faces)
     torch.manual_seed(0)
     peer = _torch_step(torch, config, np_batch, mean=mean, center=center,

@@ -1,6 +1,6 @@
 """Evaluation metrics of the four papers and the standard ones.
 
-Modules (import the one you need):
+Modules (all imported with the package):
   mesh_errors: E_rec, E_dis, AVD_neu, per-vertex error maps (paper 002).
   alignment: rigid / similarity Procrustes, scaled ICP, the MICC
     point-to-plane error around the nose tip (paper 003 §4.2).
@@ -11,3 +11,15 @@ Modules (import the one you need):
     Table 2), MIG and DCI.
   fid: Fréchet distance with a named, pluggable feature network.
 """
+
+from disent_jax.metrics import alignment
+from disent_jax.metrics import disentanglement
+from disent_jax.metrics import fid
+from disent_jax.metrics import mesh_errors
+from disent_jax.metrics import normals
+from disent_jax.metrics import probes
+
+__all__ = [
+    "alignment", "disentanglement", "fid", "mesh_errors", "normals",
+    "probes",
+]

@@ -1,9 +1,9 @@
 """Chebyshev spectral graph convolution and mesh pooling modules.
 
 Thin linen wrappers over `disent_jax.ops.graph.chebyshev_conv` and
-`disent_jax.ops.mesh.apply_sampling`. The graph operator (the scaled
+`disent_jax.ops.hierarchy.apply_sampling`. The graph operator (the scaled
 Laplacian L~ of a fixed mesh, built once with `graph.chebyshev_operator` or
-`mesh.hierarchy_operators`) is passed in, never rebuilt per call.
+`hierarchy.hierarchy_operators`) is passed in, never rebuilt per call.
 """
 
 from typing import Any
@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from disent_jax.ops import graph
-from disent_jax.ops import mesh
+from disent_jax.ops import hierarchy
 
 # Glorot-uniform per Chebyshev term (fan-in C_in, fan-out C_out), as
 # PyTorch Geometric initialises each of its K linear maps.
@@ -65,23 +65,23 @@ class Pool(nn.Module):
   """Mesh down-sampling by a fixed sampling matrix ([V_out, V_in]).
 
   Attributes:
-    sampling: a `mesh.Sampling` (e.g. `MeshHierarchy.down[l]`).
+    sampling: a `hierarchy.Sampling` (e.g. `MeshHierarchy.down[l]`).
   """
-  sampling: mesh.Sampling
+  sampling: hierarchy.Sampling
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """[..., V_in, C] -> [..., V_out, C]."""
-    return mesh.apply_sampling(x, self.sampling)
+    return hierarchy.apply_sampling(x, self.sampling)
 
 
 class Unpool(nn.Module):
   """Mesh up-sampling by a fixed sampling matrix (barycentric, k = 3).
 
   Attributes:
-    sampling: a `mesh.Sampling` (e.g. `MeshHierarchy.up[l]`).
+    sampling: a `hierarchy.Sampling` (e.g. `MeshHierarchy.up[l]`).
   """
-  sampling: mesh.Sampling
+  sampling: hierarchy.Sampling
 
   def __call__(self, x: jax.Array) -> jax.Array:
     """[..., V_in, C] -> [..., V_out, C]."""
-    return mesh.apply_sampling(x, self.sampling)
+    return hierarchy.apply_sampling(x, self.sampling)

@@ -1,10 +1,15 @@
-"""MLP and Gaussian-VAE heads, with the reparameterised sample and the KL."""
+"""MLP and Gaussian-VAE heads, with the reparameterised sample.
+
+The KL of a `GaussianLatent` to N(0, I) is `losses.probabilistic.gaussian_kl`.
+"""
 
 from typing import Callable, NamedTuple, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from disent_jax.losses import probabilistic
 
 
 class MLP(nn.Module):
@@ -45,20 +50,6 @@ def reparameterize(key: jax.Array, mean: jax.Array,
   return mean + jnp.exp(0.5 * log_variance) * eps
 
 
-def gaussian_kl(mean: jax.Array, log_variance: jax.Array) -> jax.Array:
-  """KL(N(mean, diag(exp(log_variance))) || N(0, I)), summed over the last axis.
-
-  Args:
-    mean: [..., D].
-    log_variance: [..., D].
-
-  Returns:
-    [...] = 0.5 * sum(exp(lv) + mean^2 - 1 - lv).
-  """
-  return 0.5 * jnp.sum(jnp.exp(log_variance) + mean * mean - 1.0
-                       - log_variance, axis=-1)
-
-
 class GaussianLatent(NamedTuple):
   """Attributes: mean, log_variance and sample, each [..., D]."""
   mean: jax.Array
@@ -67,7 +58,7 @@ class GaussianLatent(NamedTuple):
 
   def kl(self) -> jax.Array:
     """KL to the standard normal, [...]."""
-    return gaussian_kl(self.mean, self.log_variance)
+    return probabilistic.gaussian_kl(self.mean, self.log_variance)
 
 
 class GaussianHead(nn.Module):

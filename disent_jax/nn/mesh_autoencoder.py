@@ -12,8 +12,8 @@ ChebConv to the output channels.
   -> GC(6, 16) -> GC(6, 3): `MeshDecoder(filters=(256, 128, 64, 32, 16),
   K=6)` on a hierarchy with factors (4, 4, 4, 4, 2).
 
-`operators`, `down` and `up` come from `mesh.hierarchy_operators(h)`,
-`h.down` and `h.up` of a `mesh.MeshHierarchy` h (fine to coarse).
+`operators`, `down` and `up` come from `hierarchy.hierarchy_operators(h)`,
+`h.down` and `h.up` of a `hierarchy.MeshHierarchy` h (fine to coarse).
 """
 
 from typing import Callable, Sequence
@@ -24,7 +24,7 @@ import numpy as np
 
 from disent_jax.nn import chebconv
 from disent_jax.ops import graph
-from disent_jax.ops import mesh
+from disent_jax.ops import hierarchy
 
 COMA_ENCODER_FILTERS = (16, 16, 16, 32)
 COMA_DECODER_FILTERS = (32, 16, 16, 16)
@@ -44,7 +44,7 @@ class MeshEncoder(nn.Module):
     activation: elementwise non-linearity after each conv.
   """
   operators: Sequence[graph.GraphOperator]
-  down: Sequence[mesh.Sampling]
+  down: Sequence[hierarchy.Sampling]
   filters: Sequence[int] = COMA_ENCODER_FILTERS
   K: int = 6  # pylint: disable=invalid-name
   latent: int | None = 8
@@ -90,7 +90,7 @@ class MeshDecoder(nn.Module):
     activation: non-linearity after each hidden conv (none after the last).
   """
   operators: Sequence[graph.GraphOperator]
-  up: Sequence[mesh.Sampling]
+  up: Sequence[hierarchy.Sampling]
   filters: Sequence[int] = COMA_DECODER_FILTERS
   K: int = 6  # pylint: disable=invalid-name
   out_features: int = 3
@@ -124,7 +124,7 @@ class MeshDecoder(nn.Module):
         x, self.operators[0])
 
 
-def _num_inputs(sampling: mesh.Sampling) -> int:
+def _num_inputs(sampling: hierarchy.Sampling) -> int:
   # Every coarse vertex is a kept fine vertex, so it is indexed by its row.
   return int(np.max(np.asarray(sampling.indices))) + 1
 
@@ -143,8 +143,8 @@ class MeshAutoencoder(nn.Module):
     out_features: output channels.
   """
   operators: Sequence[graph.GraphOperator]
-  down: Sequence[mesh.Sampling]
-  up: Sequence[mesh.Sampling]
+  down: Sequence[hierarchy.Sampling]
+  up: Sequence[hierarchy.Sampling]
   encoder_filters: Sequence[int] = COMA_ENCODER_FILTERS
   decoder_filters: Sequence[int] = COMA_DECODER_FILTERS
   K: int = 6  # pylint: disable=invalid-name

@@ -90,22 +90,6 @@ class TNet(nn.Module):
         self.k, dtype=h.dtype)
 
 
-def orthogonality_regularizer(transform: jax.Array) -> jax.Array:
-  """PointNet's transform regulariser ||I - A A^T||_F^2.
-
-  Args:
-    transform: [..., k, k].
-
-  Returns:
-    [...] squared Frobenius norms.
-  """
-  k = transform.shape[-1]
-  aat = jnp.einsum("...ij,...kj->...ik", transform, transform,
-                   precision=_HIGHEST)
-  diff = jnp.eye(k, dtype=transform.dtype) - aat
-  return jnp.sum(diff * diff, axis=(-2, -1))
-
-
 class PointNetOutput(NamedTuple):
   """Attributes: features [..., widths[-1]]; transform [..., C, C] or None."""
   features: jax.Array

@@ -13,3 +13,18 @@ Modules, one job each:
   morphable: the world's linear 3DMM (PCA bases, least-squares fits).
   world: `World`, binding it all on one template resolution.
 """
+
+from disent_jax.synthface import albedo
+from disent_jax.synthface import expression
+from disent_jax.synthface import identity
+from disent_jax.synthface import morphable
+from disent_jax.synthface import occluder
+from disent_jax.synthface import render
+from disent_jax.synthface import sampling
+from disent_jax.synthface import template
+from disent_jax.synthface import world
+
+__all__ = [
+    "albedo", "expression", "identity", "morphable", "occluder", "render",
+    "sampling", "template", "world",
+]

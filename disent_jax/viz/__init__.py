@@ -10,3 +10,12 @@ Modules:
   export: .ply / .obj export through trimesh.
   report: `write_report` (report.md + flat metrics.json in a workdir).
 """
+
+from disent_jax.viz import export
+from disent_jax.viz import grids
+from disent_jax.viz import mesh_render
+from disent_jax.viz import panels
+from disent_jax.viz import report
+from disent_jax.viz import scatter
+
+__all__ = ["export", "grids", "mesh_render", "panels", "report", "scatter"]

@@ -15,6 +15,7 @@ from disent_jax.data.readers import common
 from disent_jax.data.readers import facescape
 from disent_jax.data.readers import formats
 from disent_jax.metrics import alignment
+from disent_jax.ops import hierarchy
 from disent_jax.ops import mesh as mesh_ops
 
 
@@ -558,7 +559,7 @@ def test_facescape_decimation_split_and_neutral(tmp_path):
   assert len(test) == 3 * 3 and len(train) == 7 * 3
   # The template (subject 1's neutral) is decimated once to 150 vertices.
   template = _fs_vertices(base, "1", 1)
-  dec = mesh_ops.decimate(template, faces, num_vertices=150)
+  dec = hierarchy.decimate(template, faces, num_vertices=150)
   np.testing.assert_array_equal(test.kept, dec.kept)
   np.testing.assert_array_equal(test.faces, dec.faces)
   assert test.num_vertices == 150 and test.faces.max() == 149

@@ -8,7 +8,7 @@ import trimesh
 
 from disent_jax.nn import chebconv
 from disent_jax.ops import graph
-from disent_jax.ops import mesh
+from disent_jax.ops import hierarchy
 
 
 def _sphere(subdivisions=2):
@@ -102,14 +102,14 @@ def test_chebconv_matches_pytorch_geometric():
 
 def test_pool_and_unpool_apply_the_sampling_matrices():
   verts, faces = _sphere(2)
-  hier = mesh.build_hierarchy(verts, faces, factors=(4,))
+  hier = hierarchy.build_hierarchy(verts, faces, factors=(4,))
   rng = np.random.default_rng(3)
   fine = rng.standard_normal((2, 162, 3)).astype(np.float32)
   down = chebconv.Pool(hier.down[0]).apply({}, fine)
-  mat = mesh.sampling_matrix(hier.down[0], num_in=162).toarray()
+  mat = hierarchy.sampling_matrix(hier.down[0], num_in=162).toarray()
   np.testing.assert_allclose(down, np.einsum("oi,bic->boc", mat, fine),
                              atol=1e-6)
   up = chebconv.Unpool(hier.up[0]).apply({}, np.asarray(down))
-  mat = mesh.sampling_matrix(hier.up[0], num_in=41).toarray()
+  mat = hierarchy.sampling_matrix(hier.up[0], num_in=41).toarray()
   np.testing.assert_allclose(up, np.einsum("oi,bic->boc", mat, down),
                              rtol=1e-5, atol=1e-6)

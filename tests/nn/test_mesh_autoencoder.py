@@ -10,13 +10,13 @@ import trimesh
 
 from disent_jax.nn import mesh_autoencoder
 from disent_jax.ops import graph
-from disent_jax.ops import mesh
+from disent_jax.ops import hierarchy
 
 
 @functools.lru_cache(maxsize=None)
 def _hierarchy(factors, subdivisions=3):
   m = trimesh.creation.icosphere(subdivisions=subdivisions)  # 642 vertices
-  return mesh.build_hierarchy(np.asarray(m.vertices), np.asarray(m.faces),
+  return hierarchy.build_hierarchy(np.asarray(m.vertices), np.asarray(m.faces),
                               factors=factors)
 
 
@@ -40,7 +40,7 @@ def _np_cheb(x, lap, kernel, bias):
 def test_coma_encoder_matches_numpy_forward():
   hier = _hierarchy((4, 4, 4, 4))
   assert hier.num_vertices == (642, 161, 41, 11, 3)
-  ops = mesh.hierarchy_operators(hier)
+  ops = hierarchy.hierarchy_operators(hier)
   enc = mesh_autoencoder.MeshEncoder(ops, hier.down)
   x = np.random.default_rng(0).standard_normal((2, 642, 3)).astype(
       np.float32)
@@ -55,7 +55,7 @@ def test_coma_encoder_matches_numpy_forward():
   for i, lap in enumerate(_dense_ops(hier)[:4]):
     h = np.maximum(_np_cheb(h, lap, p[f"conv_{i}"]["kernel"],
                             p[f"conv_{i}"]["bias"]), 0)
-    down = mesh.sampling_matrix(hier.down[i], num_in=h.shape[1]).toarray()
+    down = hierarchy.sampling_matrix(hier.down[i], num_in=h.shape[1]).toarray()
     h = np.einsum("oi,bic->boc", down, h)
   expected = h.reshape(2, -1) @ p["to_latent"]["kernel"] + p["to_latent"][
       "bias"]
@@ -64,7 +64,7 @@ def test_coma_encoder_matches_numpy_forward():
 
 def test_coma_decoder_matches_numpy_forward():
   hier = _hierarchy((4, 4, 4, 4))
-  ops = mesh.hierarchy_operators(hier)
+  ops = hierarchy.hierarchy_operators(hier)
   dec = mesh_autoencoder.MeshDecoder(ops, hier.up)
   z = np.random.default_rng(1).standard_normal((2, 8)).astype(np.float32)
   params = jax.jit(dec.init)(jax.random.key(1), z)
@@ -78,7 +78,7 @@ def test_coma_decoder_matches_numpy_forward():
       2, 3, 32)
   for step in range(4):
     level = 3 - step
-    up = mesh.sampling_matrix(hier.up[level],
+    up = hierarchy.sampling_matrix(hier.up[level],
                               num_in=h.shape[1]).toarray()
     h = np.einsum("oi,bic->boc", up, h)
     h = np.maximum(_np_cheb(h, laps[level], p[f"conv_{step}"]["kernel"],
@@ -91,7 +91,7 @@ def test_coma_decoder_matches_numpy_forward():
 def test_gcn_recon_decoder_layout_of_paper_003():
   hier = _hierarchy((4, 4, 4, 4, 2), subdivisions=4)
   assert hier.num_vertices == (2562, 641, 161, 41, 11, 6)
-  ops = mesh.hierarchy_operators(hier)
+  ops = hierarchy.hierarchy_operators(hier)
   dec = mesh_autoencoder.MeshDecoder(
       ops, hier.up, filters=mesh_autoencoder.GCN_RECON_DECODER_FILTERS)
   z = jnp.ones((1, 192))
@@ -108,7 +108,7 @@ def test_gcn_recon_decoder_layout_of_paper_003():
 
 def test_autoencoder_step_is_finite():
   hier = _hierarchy((4, 4, 4, 4))
-  ops = mesh.hierarchy_operators(hier)
+  ops = hierarchy.hierarchy_operators(hier)
   model = mesh_autoencoder.MeshAutoencoder(ops, hier.down, hier.up)
   x = np.random.default_rng(3).standard_normal((3, 642, 3)).astype(
       np.float32)
@@ -132,7 +132,7 @@ def test_autoencoder_step_is_finite():
 
 def test_encoder_checks_the_hierarchy_length():
   hier = _hierarchy((4, 4, 4, 4))
-  enc = mesh_autoencoder.MeshEncoder(mesh.hierarchy_operators(hier)[:2],
+  enc = mesh_autoencoder.MeshEncoder(hierarchy.hierarchy_operators(hier)[:2],
                                      hier.down[:2])
   with pytest.raises(ValueError, match="need 4 operators"):
     enc.init(jax.random.key(0), jnp.zeros((1, 642, 3)))

@@ -15,7 +15,7 @@ for training and multiplies errors by 573 to report mm.
 
 Decimation (paper 002 §IV-B): quadric edge collapse to 4547 vertices. The
 template (the neutral of the first subject, or `template`) is decimated
-once with `ops.mesh.decimate`; the kept-vertex indices and coarse
+once with `ops.hierarchy.decimate`; the kept-vertex indices and coarse
 triangles are cached in `cache_dir` (an .npz keyed by a hash of the
 template and the settings) and every scan is reduced by taking the same
 vertices, so all meshes stay in correspondence. The decimation keeps
@@ -41,6 +41,7 @@ import numpy as np
 
 from disent_jax.data.readers import common
 from disent_jax.data.readers import formats
+from disent_jax.ops import hierarchy
 from disent_jax.ops import mesh as mesh_ops
 
 EXPRESSIONS = ("neutral", "smile", "mouth_stretch", "anger", "jaw_left",
@@ -101,7 +102,7 @@ def scan(root: common.PathLike) -> list[tuple[str, int, str]]:
 def decimation_cache_key(vertices: np.ndarray, faces: np.ndarray, *,
                          num_vertices: int, aggressiveness: float) -> str:
   """A hex digest of the template and the decimation settings."""
-  return mesh_ops.content_key(
+  return hierarchy.content_key(
       vertices, faces,
       f"facescape-v{_CACHE_VERSION};{num_vertices};{aggressiveness}")
 
@@ -109,19 +110,19 @@ def decimation_cache_key(vertices: np.ndarray, faces: np.ndarray, *,
 def template_decimation(vertices: np.ndarray, faces: np.ndarray, *,
                         num_vertices: int, aggressiveness: float = 7.0,
                         cache_dir: common.PathLike | None = None
-                        ) -> mesh_ops.Decimation:
+                        ) -> hierarchy.Decimation:
   """Decimates the template once, reading / writing an .npz cache.
 
   Args:
     vertices: [V, 3] template vertices.
     faces: [F, 3] template triangles.
     num_vertices: target vertex count.
-    aggressiveness: passed to `ops.mesh.decimate`.
+    aggressiveness: passed to `ops.hierarchy.decimate`.
     cache_dir: optional cache directory; the file is
       `facescape_decimation_<key>.npz`.
 
   Returns:
-    The `ops.mesh.Decimation` (kept indices [M], coarse faces [F_c, 3]).
+    The `ops.hierarchy.Decimation` (kept indices [M], coarse faces [F_c, 3]).
   """
   path = None
   if cache_dir is not None:
@@ -130,8 +131,8 @@ def template_decimation(vertices: np.ndarray, faces: np.ndarray, *,
     path = pathlib.Path(cache_dir) / f"facescape_decimation_{key}.npz"
     if path.exists():
       with np.load(path) as data:
-        return mesh_ops.Decimation(kept=data["kept"], faces=data["faces"])
-  dec = mesh_ops.decimate(vertices, faces, num_vertices=num_vertices,
+        return hierarchy.Decimation(kept=data["kept"], faces=data["faces"])
+  dec = hierarchy.decimate(vertices, faces, num_vertices=num_vertices,
                           aggressiveness=aggressiveness)
   if path is not None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +189,7 @@ def load_facescape(root: common.PathLike, *, split: Split = "train",
     seed: seed of the subject split.
     num_vertices: vertices kept by decimation (None: no decimation).
     template: the mesh to decimate (default: the first subject's neutral).
-    aggressiveness: quadric simplifier setting (`ops.mesh.decimate`).
+    aggressiveness: quadric simplifier setting (`ops.hierarchy.decimate`).
     cache_dir: where the template decimation is cached (None: no cache).
     require_neutral: raise when a subject has no `1_neutral.obj`.
     scale: file units -> mm (1 for FaceScape).

@@ -21,10 +21,13 @@ from disent_jax.data import pipeline
 from disent_jax.methods.pointnet_id_vae import data as data_lib
 from disent_jax.methods.pointnet_id_vae import evaluation
 from disent_jax.methods.pointnet_id_vae import model as model_lib
+from disent_jax.losses import adversarial
+from disent_jax.losses import geometry
+from disent_jax.losses import probabilistic
+from disent_jax.losses import reconstruction
 from disent_jax.methods.pointnet_id_vae import objective
-from disent_jax.nn import pointnet
 from disent_jax.ops import graph
-from disent_jax.ops import mesh as mesh_ops
+from disent_jax.ops import laplacian
 from disent_jax.train import step_utils
 from disent_jax.train.method import DataContext, Method
 
@@ -77,7 +80,7 @@ class _Setup:
           self.sources.train, mean) / scale
     # L_lap: Laplace-Beltrami (cotangent) operator of the mean face.
     self.laplacian = graph.graph_operator(
-        mesh_ops.cotangent_laplacian_matrix(mean.astype(np.float64),
+        laplacian.cotangent_laplacian_matrix(mean.astype(np.float64),
                                             self.faces))
 
   def normalize(self, vertices: jax.Array) -> jax.Array:
@@ -129,7 +132,7 @@ def build(config: ml_collections.ConfigDict) -> Method:
     (logits, transform), updates = disc.apply(
         {"params": params, "batch_stats": stats}, face, candidate,
         train=True, rngs={"dropout": key}, mutable=["batch_stats"])
-    penalty = jnp.mean(pointnet.orthogonality_regularizer(transform))
+    penalty = jnp.mean(geometry.orthogonality_regularizer(transform))
     return logits, updates["batch_stats"], penalty
 
   def disc_update(state, face, real, fake, key):
@@ -142,7 +145,8 @@ def build(config: ml_collections.ConfigDict) -> Method:
       fake_logits, st, pen2 = disc_apply(p, st, face, fake, k2)
       loss = (objective.discriminator_loss(real_logits, fake_logits) +
               config.loss.tnet * 0.5 * (pen1 + pen2))
-      return loss, (st, objective.pair_accuracy(real_logits, fake_logits))
+      return loss, (st, adversarial.discriminator_accuracy(real_logits,
+                                                           fake_logits))
 
     (loss, (st, acc)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state["params"]["disc"])
@@ -160,17 +164,18 @@ def build(config: ml_collections.ConfigDict) -> Method:
         {"params": params, "batch_stats": state["batch_stats"]["vae"]}, x,
         train=True, rngs={"latent": k_lat}, mutable=["batch_stats"])
     x_id = mean_n + id_off
-    recon = objective.mse(x_id + exp_off, x)
-    kl_id = objective.kl_terms(enc.identity)
-    kl_exp = objective.kl_terms(enc.expression)
+    recon = reconstruction.mse(x_id + exp_off, x)
+    kl_id = jnp.mean(probabilistic.gaussian_kl(enc.identity.mean,
+                                               enc.identity.log_variance))
+    kl_exp = jnp.mean(probabilistic.gaussian_kl(enc.expression.mean,
+                                                enc.expression.log_variance))
     enc2, upd = vae.apply(
         {"params": params, "batch_stats": upd["batch_stats"]}, x_id,
         train=True, rngs={"latent": k_lat2}, mutable=["batch_stats"],
         method=model_lib.IdExpVAE.encode)
-    neu = objective.neutral_code_l1(enc.identity.sample,
-                                    enc2.identity.sample)
-    lap = jnp.mean(mesh_ops.laplacian_smoothness(x_id, s.laplacian))
-    ne_gt = objective.mse(x_id, s.normalize(batch["neutral"]))
+    neu = reconstruction.l1(enc.identity.sample, enc2.identity.sample)
+    lap = jnp.mean(geometry.laplacian_smoothness(x_id, s.laplacian))
+    ne_gt = reconstruction.mse(x_id, s.normalize(batch["neutral"]))
     exp_prior = jnp.zeros(())
     if s.expression_offsets is not None:
       exp_prior = objective.expression_prior(
@@ -180,7 +185,7 @@ def build(config: ml_collections.ConfigDict) -> Method:
       fake_logits, _, _ = disc_apply(state["params"]["disc"],
                                      state["batch_stats"]["disc"], x, x_id,
                                      k_drop)
-      adv = objective.generator_adversarial_loss(fake_logits)
+      adv = adversarial.nonsaturating_generator_loss(fake_logits)
     total = (weights.recon * recon +
              kl_factor * (weights.kl_id * kl_id + weights.kl_exp * kl_exp)
              + weights.adversarial * adv + weights.neutral_code * neu
@@ -194,8 +199,8 @@ def build(config: ml_collections.ConfigDict) -> Method:
   def joint_step(state, batch, key):
     k_vae, k_disc = jax.random.split(key)
     epoch = state["step"].astype(jnp.float32) / s.steps_per_epoch
-    kl_factor = objective.kl_annealing(epoch,
-                                       epochs=config.loss.kl_anneal_epochs)
+    kl_factor = probabilistic.linear_decay(
+        epoch, duration=config.loss.kl_anneal_epochs)
     (loss, (vae_stats, x_id, terms)), grads = jax.value_and_grad(
         vae_loss, has_aux=True)(state["params"]["vae"], state, batch, k_vae,
                                 kl_factor)

@@ -1,4 +1,7 @@
-"""The loss terms of paper 002 (eq. 6-8) and their weights.
+"""Which loss terms paper 002 uses (eq. 6-8), and their weights.
+
+The terms themselves are `disent_jax.losses` functions; this module holds
+the weights and the two compositions specific to the method.
 
   L_total = l1 L_recon + l2 L_KL + l3 L_DID + l4 L_neu + l5 L_lap  (eq. 7)
             [+ l_ne L_ne-gt with ground-truth neutrals]
@@ -13,9 +16,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
-from disent_jax.nn import heads
+from disent_jax.losses import adversarial
+from disent_jax.losses import reconstruction
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,26 +55,6 @@ class Weights:
                expression_prior=c.get("expression_prior", 0.0))
 
 
-def kl_annealing(epoch: jax.Array, *, epochs: float) -> jax.Array:
-  """The KL weight factor max(0, (E - epoch) / E) of the reference code.
-
-  Args:
-    epoch: the (fractional) epoch.
-    epochs: E; 0 disables annealing (factor 1).
-
-  Returns:
-    A scalar factor in [0, 1].
-  """
-  if epochs <= 0:
-    return jnp.ones((), jnp.float32)
-  return jnp.clip((epochs - epoch) / epochs, 0.0, 1.0)
-
-
-def mse(prediction: jax.Array, target: jax.Array) -> jax.Array:
-  """Mean squared error over all elements (L_recon)."""
-  return jnp.mean(jnp.square(prediction - target))
-
-
 def expression_prior(expression: jax.Array, offsets: jax.Array,
                      labels: jax.Array) -> jax.Array:
   """The public code's no-GT term: MSE to the label's average offset.
@@ -84,38 +67,15 @@ def expression_prior(expression: jax.Array, offsets: jax.Array,
   Returns:
     The mean squared difference between `expression` and `offsets[labels]`.
   """
-  return mse(expression, jnp.take(offsets, labels, axis=0))
-
-
-def kl_terms(posterior: heads.GaussianLatent) -> jax.Array:
-  """Batch mean of KL(q(z|X) || N(0, I)), summed over latent dims."""
-  return jnp.mean(posterior.kl())
-
-
-def neutral_code_l1(z_id: jax.Array, z_id_reencoded: jax.Array) -> jax.Array:
-  """L_neu: mean absolute difference of the two identity codes."""
-  return jnp.mean(jnp.abs(z_id - z_id_reencoded))
-
-
-def same_identity_bce(logits: jax.Array, same: bool | jax.Array) -> jax.Array:
-  """Binary cross-entropy of "same identity" logits against a label (eq. 8)."""
-  labels = jnp.broadcast_to(jnp.asarray(same, logits.dtype), logits.shape)
-  return jnp.mean(optax.sigmoid_binary_cross_entropy(logits, labels))
+  return reconstruction.mse(expression, jnp.take(offsets, labels, axis=0))
 
 
 def discriminator_loss(real_logits: jax.Array,
                        fake_logits: jax.Array) -> jax.Array:
-  """D_ID's loss (eq. 6/8): real pairs labelled 1, predicted pairs 0."""
-  return 0.5 * (same_identity_bce(real_logits, True) +
-                same_identity_bce(fake_logits, False))
+  """D_ID's loss (eq. 6/8): the mean BCE of real pairs -> 1, predicted -> 0.
 
-
-def generator_adversarial_loss(fake_logits: jax.Array) -> jax.Array:
-  """The VAE's L_DID: make (X_id, X) pass as a same-identity pair."""
-  return same_identity_bce(fake_logits, True)
-
-
-def pair_accuracy(real_logits: jax.Array, fake_logits: jax.Array
-                  ) -> jax.Array:
-  """Fraction of pairs D_ID classifies correctly."""
-  return 0.5 * (jnp.mean(real_logits > 0) + jnp.mean(fake_logits <= 0))
+  Half the logistic discriminator loss: the average, not the sum, of the
+  two cross-entropies, as in the public code.
+  """
+  return 0.5 * adversarial.logistic_discriminator_loss(real_logits,
+                                                       fake_logits)
