@@ -587,7 +587,7 @@ def test_facescape_reuses_the_cached_decimation(tmp_path, monkeypatch):
   def fail(*args, **kwargs):
     raise AssertionError("decimated again instead of reading the cache")
 
-  monkeypatch.setattr(mesh_ops, "decimate", fail)
+  monkeypatch.setattr(hierarchy, "decimate", fail)
   again = facescape.load_facescape(tmp_path / "data", num_vertices=150,
                                    cache_dir=cache)
   np.testing.assert_array_equal(first.kept, again.kept)

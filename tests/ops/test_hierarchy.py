@@ -125,7 +125,7 @@ def test_hierarchy_sizes_and_disk_cache(tmp_path, monkeypatch):
   def fail(*args, **kwargs):
     raise AssertionError("decimate called despite the cache")
 
-  monkeypatch.setattr(mesh, "decimate", fail)
+  monkeypatch.setattr(hierarchy, "decimate", fail)
   again = hierarchy.build_hierarchy(verts, faces, factors=(4, 4, 4, 4),
                                cache_dir=tmp_path)
   loaded = hierarchy.load_hierarchy(files[0])
