@@ -29,10 +29,14 @@ import numpy as np
 
 from disent_jax import methods
 from disent_jax.train import checkpointing
+from disent_jax.train import compile_cache
 from disent_jax.train import config_utils
 from disent_jax.train import loop
 
 
+# Compiled steps are cached on disk (~/.cache/disent_jax/jax_cache): a
+# re-run of the notebook compiles nothing.
+compile_cache.enable()
 config = config_utils.load_config("demo", "runlocal")
 config.progress_bar = False
 workdir = tempfile.mkdtemp(prefix="demo_")

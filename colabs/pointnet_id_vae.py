@@ -42,6 +42,7 @@ from disent_jax import methods
 from disent_jax.methods.pointnet_id_vae import data as data_lib
 from disent_jax.synthface import expression
 from disent_jax.train import checkpointing
+from disent_jax.train import compile_cache
 from disent_jax.train import evaluation
 from disent_jax.train import config_utils
 from disent_jax.train import loop
@@ -51,6 +52,8 @@ from disent_jax.viz import mesh_render
 
 # A run directory to load; empty: train the runlocal config into a temp dir.
 WORKDIR = ""
+# Compiled steps are cached on disk (~/.cache/disent_jax/jax_cache).
+compile_cache.enable()
 
 # Offline renderers (plotly.js is embedded in the output); Colab's own one
 # loads plotly.js from the web.

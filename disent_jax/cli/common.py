@@ -97,6 +97,11 @@ flags.DEFINE_integer("num_processes", None,
                      "Number of processes; auto-detected if unset.")
 flags.DEFINE_integer("process_id", None,
                      "This process's index; auto-detected if unset.")
+flags.DEFINE_string(
+    "compilation_cache_dir", None,
+    "JAX persistent compilation cache directory; '' or 'off' disables it. "
+    "Default: $DISENT_JAX_COMPILATION_CACHE, else "
+    "~/.cache/disent_jax/jax_cache.")
 
 
 def maybe_initialize_distributed() -> None:
@@ -121,6 +126,8 @@ def setup(argv: Sequence[str]):
     raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
   quiet_library_logs()
   maybe_initialize_distributed()
+  from disent_jax.train import compile_cache  # pylint: disable=g-import-not-at-top
+  compile_cache.enable(flags.FLAGS.compilation_cache_dir)
   # Imported after jax.distributed so nothing touches devices before it.
   from disent_jax import methods  # pylint: disable=g-import-not-at-top
   from disent_jax.train import config_utils  # pylint: disable=g-import-not-at-top

@@ -36,6 +36,13 @@ def harness_config(method: str, *, total_steps: int, batch_size: int
   c.progress_bar = True
   c.progress_metrics = ()  # Scalars on the bar (default: loss + 2 more).
   c.eval_at_end = True
+  # Global batches read, collated and copied to the devices ahead of the
+  # step by a background thread.
+  c.prefetch_batches = 2
+  # Steps the host may dispatch before waiting for the oldest to finish;
+  # metrics are fetched (and checked for NaN/inf) only at log and
+  # checkpoint steps.
+  c.max_steps_in_flight = 2
   c.mesh = ml_collections.ConfigDict()
   c.mesh.shape = (-1, 1)  # (data, model); -1: all remaining devices.
   c.mesh.axes = ("data", "model")
