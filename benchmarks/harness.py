@@ -11,8 +11,13 @@ For a config, two numbers from the same process:
   one batch already on the device, synchronised once at the end.
 
 ratio = bare / loop: 1.0 means data loading and logging are fully hidden.
-A second case reports the compile time of a fresh run with an empty
-compilation cache and with a warm one (`compile_s` of the first record).
+A second row per config reports the step's compile time (`compile_s` of the
+first record; this process does not enable the persistent cache, so it is
+a cold compile).
+
+The same benchmark run at commit 44d169e (the loop that fetched every
+step's metrics) gave 474 ms per loop step against 436 ms for the bare step
+on the main job (0.92x).
 """
 
 import json
