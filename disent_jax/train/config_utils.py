@@ -43,6 +43,12 @@ def harness_config(method: str, *, total_steps: int, batch_size: int
   # metrics are fetched (and checked for NaN/inf) only at log and
   # checkpoint steps.
   c.max_steps_in_flight = 2
+  # Log steps/s, the step's GFLOP (XLA cost analysis), GFLOP/s and the
+  # share of this machine's measured matmul peak.
+  c.report_utilisation = True
+  # "a:b": a JAX profiler trace of steps a..b in <workdir>/profile
+  # (TensorBoard's profile plugin reads it).
+  c.profile_steps = ""
   c.mesh = ml_collections.ConfigDict()
   c.mesh.shape = (-1, 1)  # (data, model); -1: all remaining devices.
   c.mesh.axes = ("data", "model")

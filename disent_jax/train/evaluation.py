@@ -4,6 +4,8 @@ Writes `metrics.json` (flat `name: value`) and `report.md` (with the
 method's figures, via `disent_jax.viz.report`) into the workdir.
 """
 
+import json
+import pathlib
 from typing import Any, Iterator
 
 from absl import logging
@@ -24,6 +26,35 @@ def eval_batches(config: ml_collections.ConfigDict, method: Method,
     yield partitioning.make_global_batch(local, mesh)
 
 
+def training_note(workdir: str) -> str | None:
+  """One line on the training run's speed, from `metrics.jsonl`, or None.
+
+  Uses the compile time of the first record and the throughput of the last
+  one (`disent_jax.train.utilisation`).
+  """
+  path = pathlib.Path(workdir) / "metrics.jsonl"
+  try:
+    records = [json.loads(line) for line in path.read_text().splitlines()
+               if line.strip()]
+  except (OSError, ValueError):
+    return None
+  if not records:
+    return None
+  first, last = records[0], records[-1]
+  parts = []
+  if "steps_per_s" in last:
+    parts.append(f"{last['steps_per_s']:.3g} steps/s at step {last['step']}")
+  if "gflop_per_s" in last:
+    parts.append(f"{last['step_gflop']:.3g} GFLOP per step, "
+                 f"{last['gflop_per_s']:.3g} GFLOP/s")
+  if "matmul_peak_fraction" in last:
+    parts.append(f"{100 * last['matmul_peak_fraction']:.1f}% of this "
+                 "machine's measured matmul peak")
+  if "compile_s" in first:
+    parts.append(f"step compiled in {first['compile_s']:.1f} s")
+  return ("Training speed: " + "; ".join(parts) + ".") if parts else None
+
+
 def evaluate_state(config: ml_collections.ConfigDict, workdir: str,
                    method: Method, state: Any, mesh: jax.sharding.Mesh,
                    step: int) -> dict[str, float]:
@@ -34,10 +65,13 @@ def evaluate_state(config: ml_collections.ConfigDict, workdir: str,
   if method.report is not None:
     figures = method.report(state, metrics, workdir)
   if jax.process_index() == 0:
-    report.write_report(
-        workdir, metrics, figures, title=f"{method.name}: evaluation",
-        notes=[f"Checkpoint step {step}.",
-               "The run's config is config.json beside this report."])
+    notes = [f"Checkpoint step {step}.",
+             "The run's config is config.json beside this report."]
+    speed = training_note(workdir)
+    if speed:
+      notes.append(speed)
+    report.write_report(workdir, metrics, figures,
+                        title=f"{method.name}: evaluation", notes=notes)
   logging.info("eval at step %d: %s", step, metrics)
   return metrics
 

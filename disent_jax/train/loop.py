@@ -35,6 +35,7 @@ from disent_jax.train import prefetch
 from disent_jax.train import preemption
 from disent_jax.train import state as state_lib
 from disent_jax.train import step_utils
+from disent_jax.train import utilisation
 from disent_jax.train import writers
 from disent_jax.train.method import Method
 
@@ -116,6 +117,21 @@ def compile_step(train_step, state: Any, batch: Any, step: int):
   return compiled, mid - start, time.perf_counter() - mid
 
 
+def _profile_range(text: str) -> tuple[int, int] | None:
+  """Parses `profile_steps` "a:b" (1-based, inclusive); "" is no trace."""
+  if not text:
+    return None
+  first, sep, last = str(text).partition(":")
+  try:
+    a, b = int(first), int(last if sep else first)
+  except ValueError:
+    a = b = -1
+  if a < 1 or b < a:
+    raise ValueError(f"config profile_steps={text!r}: expected 'a:b' with "
+                     "1 <= a <= b, e.g. '10:15'")
+  return a, b
+
+
 @dataclasses.dataclass
 class _Run:
   """The step loop: dispatch ahead, fetch metrics only when they are used.
@@ -133,6 +149,7 @@ class _Run:
   writer: writers.MetricWriter
   progress: writers.Progress
   batches: prefetch.DevicePrefetcher
+  workdir: str = ""
 
   def _check(self, pending: list[tuple[int, Any]]) -> None:
     flags = jax.device_get([m["finite"] for _, m in pending])
@@ -156,13 +173,25 @@ class _Run:
     logging.info("train step: traced and lowered in %.2f s, compiled in "
                  "%.2f s", lower_s, compile_s)
     extra = {"lower_s": lower_s, "compile_s": compile_s}
+    meter = None
+    if c.get("report_utilisation", True):
+      meter = utilisation.Meter(utilisation.step_flops(compiled),
+                                utilisation.matmul_peak(), start_step)
+    profile = _profile_range(c.get("profile_steps", ""))
     max_in_flight = max(1, int(c.get("max_steps_in_flight", 2)))
     in_flight: collections.deque = collections.deque()
     pending: list[tuple[int, Any]] = []
     step = start_step
     for step in range(start_step + 1, c.total_steps + 1):
       batch = first_batch if step == start_step + 1 else next(self.batches)
+      if profile and step == profile[0]:
+        jax.profiler.start_trace(str(pathlib.Path(self.workdir) / "profile"))
       state, metrics = compiled(state, batch, jnp.asarray(step, jnp.uint32))
+      if profile and step == min(profile[1], c.total_steps):
+        jax.block_until_ready(metrics)
+        jax.profiler.stop_trace()
+        logging.info("profiler trace of steps %d-%d in %s/profile",
+                     profile[0], step, self.workdir)
       pending.append((step, metrics))
       in_flight.append(metrics["finite"])
       if len(in_flight) > max_in_flight:
@@ -178,6 +207,8 @@ class _Run:
         latest.pop("finite")
         pending = []
         if log_now:
+          if meter is not None:
+            latest.update(meter.update(step))
           self.writer.write_scalars(step, {**latest, **extra})
           writers.log_scalars(step, latest)
           extra = {}
@@ -241,7 +272,7 @@ def train(config: ml_collections.ConfigDict, workdir: str,
   batches = prefetch.DevicePrefetcher(
       train_iter, mesh, size=config.get("prefetch_batches", 2))
   run = _Run(config=config, ckpt=ckpt, writer=writer, progress=progress,
-             batches=batches)
+             batches=batches, workdir=workdir)
   step = start_step
   preempted = False
   try:
