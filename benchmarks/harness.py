@@ -34,6 +34,7 @@ from disent_jax.train import config_utils
 from disent_jax.train import loop
 from disent_jax.train import partitioning
 from disent_jax.train import state as state_lib
+from disent_jax.train import utilisation
 
 _CASES = (
     # (label, config, variant, steps, steps with --quick)
@@ -112,6 +113,11 @@ def main(argv=None) -> None:
     if "compile_s" in first:
       records.append(common.record(f"{label}: first-step compile",
                                    first["compile_s"]))
+  peak = utilisation.measure_matmul_peak()
+  records.append(common.record(
+      f"float32 matmul {utilisation.SIZE}x{utilisation.SIZE}: the "
+      f"utilisation peak, {peak / 1e9:.1f} GFLOP/s",
+      2.0 * utilisation.SIZE ** 3 / peak))
   common.write(records, args.out)
 
 

@@ -9,7 +9,8 @@
   devices, measured once per machine and device kind and cached as JSON
   (`~/.cache/disent_jax/matmul_peak.json`), the reference the loop divides
   by. It is what this JAX build reaches on a large dense matmul, not the
-  vendor's datasheet figure.
+  vendor's datasheet figure. Measured on a busy machine it is too low:
+  delete the JSON file to measure again.
 * `Meter`: turns the wall time between two log steps into `steps_per_s`,
   `step_gflop`, `gflop_per_s` and `matmul_peak_fraction`.
 """
@@ -24,7 +25,7 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 
-_SIZE = 2048
+SIZE = 2048
 
 
 def step_flops(compiled: Any) -> float | None:
@@ -52,7 +53,7 @@ def _machine_key() -> str:
           f"{os.cpu_count()}:jax{jax.__version__}")
 
 
-def measure_matmul_peak(*, size: int = _SIZE, repeats: int = 5) -> float:
+def measure_matmul_peak(*, size: int = SIZE, repeats: int = 5) -> float:
   """FLOP/s of a [size, size] float32 matmul on each local device, summed."""
   devices = jax.local_devices()
   mats = [jax.device_put(jnp.ones((size, size), jnp.float32), d)
