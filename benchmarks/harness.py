@@ -25,7 +25,6 @@ import pathlib
 import tempfile
 import time
 
-import jax
 import jax.numpy as jnp
 
 from benchmarks import common
