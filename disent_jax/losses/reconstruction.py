@@ -164,10 +164,11 @@ def gradient_difference(prediction: jax.Array, target: jax.Array, *,
   total = jnp.sum(tx) + jnp.sum(ty)
   if reduction == "sum":
     return total
-  if reduction == "mean":
-    channels = prediction.shape[-1]
-    return _base.safe_divide(total, channels * (jnp.sum(wx) + jnp.sum(wy)))
-  return _base.reduce(total, reduction)  # Raises on an unknown reduction.
+  if reduction != "mean":
+    raise ValueError(f"gradient_difference: reduction must be 'mean', 'sum' "
+                     f"or 'none', got {reduction!r}")
+  channels = prediction.shape[-1]
+  return _base.safe_divide(total, channels * (jnp.sum(wx) + jnp.sum(wy)))
 
 
 def _loop(first: int, last: int) -> list[tuple[int, int]]:

@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from disent_jax.losses import reconstruction
 from disent_jax.metrics import alignment
 
 
@@ -46,10 +47,8 @@ def per_vertex_error(pred: jax.Array, target: jax.Array) -> jax.Array:
   if pred.shape[-2] != target.shape[-2]:
     raise ValueError(
         f"Vertex counts differ: pred {pred.shape}, target {target.shape}.")
-  diff = pred - target
-  sq = jnp.sum(diff * diff, axis=-1)
   # Zero gradient (not NaN) where a vertex is exact.
-  return jnp.where(sq > 0, jnp.sqrt(jnp.where(sq > 0, sq, 1.0)), 0.0)
+  return reconstruction.vertex_l2(pred, target, reduction="none")
 
 
 def mesh_error(pred: jax.Array, target: jax.Array,

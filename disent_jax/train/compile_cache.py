@@ -27,10 +27,15 @@ _OFF = ("", "0", "off", "false", "none")
 MIN_COMPILE_SECONDS = 0.3
 
 
-def default_directory() -> pathlib.Path:
-  """`$XDG_CACHE_HOME/disent_jax/jax_cache` (default under `~/.cache`)."""
+def user_cache_dir() -> pathlib.Path:
+  """`$XDG_CACHE_HOME/disent_jax` (default `~/.cache/disent_jax`)."""
   base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-  return pathlib.Path(base) / "disent_jax" / "jax_cache"
+  return pathlib.Path(base) / "disent_jax"
+
+
+def default_directory() -> pathlib.Path:
+  """`user_cache_dir() / "jax_cache"`."""
+  return user_cache_dir() / "jax_cache"
 
 
 def resolve(directory: str | os.PathLike | None = None) -> str | None:

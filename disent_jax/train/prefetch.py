@@ -45,7 +45,6 @@ class DevicePrefetcher:
       raise ValueError(f"prefetch size must be >= 1, got {size}")
     self._iterator = iterator
     self._mesh = mesh
-    self._size = size
     self._queue: queue.Queue = queue.Queue(maxsize=size)
     self._stop = threading.Event()
     self._thread: threading.Thread | None = None

@@ -25,6 +25,8 @@ from absl import logging
 import jax
 import jax.numpy as jnp
 
+from disent_jax.train import compile_cache
+
 SIZE = 2048
 
 
@@ -43,8 +45,7 @@ def step_flops(compiled: Any) -> float | None:
 
 
 def _cache_path() -> pathlib.Path:
-  base = os.environ.get("XDG_CACHE_HOME") or pathlib.Path.home() / ".cache"
-  return pathlib.Path(base) / "disent_jax" / "matmul_peak.json"
+  return compile_cache.user_cache_dir() / "matmul_peak.json"
 
 
 def _machine_key() -> str:
