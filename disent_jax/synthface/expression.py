@@ -297,12 +297,128 @@ def apply_expression(neutral: jax.Array, params: jax.Array,
   return verts + jaw
 
 
-def sequence_weights(apex: jax.Array, num_frames: int) -> jax.Array:
-  """Neutral -> apex -> neutral weights [num_frames, K] (sin^2 ramp)."""
+# Sequence profile (CoMA-like captures): a near-neutral rest frame, a rise to
+# the apex, a hold at the apex, a partial release. Every range is sampled once
+# per sequence; the jitter once per frame. Levels are fractions of the
+# sequence's apex level, times are fractions of the sequence.
+SEQUENCE_APEX = (0.8, 1.0)        # apex level (expression weight)
+SEQUENCE_REST = (0.03, 0.08)      # frame 0: never the exact neutral
+SEQUENCE_RELEASE = (0.15, 0.35)   # last frame: back towards neutral, not to it
+SEQUENCE_PEAK_TIME = (0.3, 0.55)  # first apex frame (snapped to a frame >= 1)
+SEQUENCE_HOLD = (0.1, 0.3)        # length of the apex hold
+SEQUENCE_JITTER = 0.05            # per-frame multiplicative jitter, +-5 %
+
+
+def _stream_uniform(key: jax.Array, stream: int,
+                    bounds: tuple[float, float]) -> jax.Array:
+  lo, hi = bounds
+  return jax.random.uniform(jax.random.fold_in(key, stream), minval=lo,
+                            maxval=hi)
+
+
+def _ease(x: jax.Array) -> jax.Array:
+  """sin^2 ease from 0 (x <= 0) to 1 (x >= 1), zero slope at both ends."""
+  return jnp.sin(0.5 * jnp.pi * jnp.clip(x, 0.0, 1.0))**2
+
+
+def sequence_apex_level(key: jax.Array) -> jax.Array:
+  """The apex level of a sequence, a scalar in `SEQUENCE_APEX`.
+
+  Args:
+    key: the sequence's PRNG key (the same one `sequence_profile` takes).
+
+  Returns:
+    [] float32, the expression weight at the apex before per-frame jitter.
+  """
+  return _stream_uniform(key, 0, SEQUENCE_APEX)
+
+
+def sequence_min_gap(num_frames: int) -> float:
+  """The smallest intensity gap between two frames of one sequence.
+
+  0.01 of the apex for sequences of up to 25 frames, 0.25 / num_frames for
+  longer ones (so the gaps never span more than a quarter of the range).
+  """
+  return min(0.01, 0.25 / max(int(num_frames), 1))
+
+
+def _separate(values: jax.Array, gap: float) -> jax.Array:
+  """Raises values [F] as little as needed to be `gap` apart, in rank order."""
+  order = jnp.argsort(values)
+  ranks = jnp.arange(values.shape[0], dtype=jnp.float32) * gap
+  raised = jax.lax.cummax(values[order] - ranks) + ranks
+  return jnp.zeros_like(values).at[order].set(raised)
+
+
+def sequence_profile(key: jax.Array, frames: jax.Array,
+                     num_frames: int) -> jax.Array:
+  """Per-frame intensity of a sequence, relative to its apex level.
+
+  Neutral -> apex -> neutral like a CoMA capture, but neither symmetric nor
+  exactly neutral: frame 0 rests at `SEQUENCE_REST` of the apex, the rise
+  (sin^2 ease) reaches the apex at a frame `SEQUENCE_PEAK_TIME` into the
+  sequence, the apex is held for `SEQUENCE_HOLD` of it, and the release
+  (sin^2 ease) ends at `SEQUENCE_RELEASE` of the apex. Every frame is
+  multiplied by its own jitter in [1 - J, 1 + J] (J = `SEQUENCE_JITTER`);
+  then the frames are pulled apart, in rank order, to differ by at least
+  `sequence_min_gap(num_frames)`, and the whole profile is scaled to peak at
+  most at 1. So no two frames of a sequence share an intensity, and frame f
+  and frame num_frames-1-f differ. A one-frame sequence is its apex.
+  Deterministic in (key, num_frames), jit- and vmap-able.
+
+  Args:
+    key: the sequence's PRNG key.
+    frames: int array of any shape, frame indices in [0, num_frames).
+    num_frames: frames in the sequence (static, >= 1).
+
+  Returns:
+    float32 array of the shape of `frames`, values in (0, 1].
+  """
+  if num_frames < 1:
+    raise ValueError(f"num_frames must be >= 1, got {num_frames}")
+  frames = jnp.asarray(frames, jnp.int32)
+  all_frames = jnp.arange(num_frames)
+  if num_frames == 1:
+    base = jnp.ones((1,), jnp.float32)
+  else:
+    last = num_frames - 1
+    t = all_frames.astype(jnp.float32) / last
+    peak = jnp.clip(jnp.round(_stream_uniform(key, 1, SEQUENCE_PEAK_TIME)
+                              * last), 1, last) / last
+    release_start = jnp.minimum(
+        peak + _stream_uniform(key, 2, SEQUENCE_HOLD), 1.0)
+    rest = _stream_uniform(key, 3, SEQUENCE_REST)
+    release = _stream_uniform(key, 4, SEQUENCE_RELEASE)
+    rise = rest + (1.0 - rest) * _ease(t / peak)
+    fall = release + (1.0 - release) * _ease(
+        (1.0 - t) / jnp.maximum(1.0 - release_start, 1e-6))
+    base = jnp.where(t <= peak, rise,
+                     jnp.where(t <= release_start, 1.0, fall))
+  jitter_key = jax.random.fold_in(key, 5)
+  jitter = jax.vmap(lambda f: jax.random.uniform(
+      jax.random.fold_in(jitter_key, f), minval=-1.0, maxval=1.0))(all_frames)
+  profile = _separate(base * (1.0 + SEQUENCE_JITTER * jitter),
+                      sequence_min_gap(num_frames))
+  profile = profile / jnp.maximum(jnp.max(profile), 1.0)
+  return jnp.take(profile, frames)
+
+
+def sequence_weights(apex: jax.Array, num_frames: int,
+                     key: jax.Array) -> jax.Array:
+  """Neutral -> apex -> neutral weights [num_frames, K] of one sequence.
+
+  `apex` scaled by `sequence_profile(key, arange(num_frames), num_frames)`:
+  the profile the `synthface_meshes` sequences use (there the apex is
+  `sequence_apex_level(key)` times a one-hot expression).
+
+  Args:
+    apex: [K] expression weights at the apex.
+    num_frames: frames in the sequence (static, >= 1).
+    key: the sequence's PRNG key.
+
+  Returns:
+    [num_frames, K] float32 weights; no frame is all zeros unless `apex` is.
+  """
   apex = jnp.asarray(apex, jnp.float32)
-  if num_frames < 2:
-    raise ValueError(f"num_frames must be >= 2, got {num_frames}")
-  t = jnp.arange(num_frames, dtype=jnp.float32) / (num_frames - 1)
-  ramp = jnp.sin(jnp.pi * t)**2
-  ramp = ramp.at[0].set(0.0).at[-1].set(0.0)
-  return ramp[:, None] * apex[None, :]
+  profile = sequence_profile(key, jnp.arange(num_frames), num_frames)
+  return profile[:, None] * apex[None, :]
