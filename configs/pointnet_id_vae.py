@@ -83,7 +83,25 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data = ml_collections.ConfigDict()
   c.data.name = v.dataset
   c.data.root = ""  # Manual directory of a real dataset.
-  c.data.reader_kwargs = ml_collections.ConfigDict()
+  # Arguments of readers.load_<name> (typed: 0 / "" / () mean "not given",
+  # e.g. num_vertices=0 takes the first file's), e.g.
+  # --config.data.reader_kwargs.protocol=identity for CoMA's unseen
+  # identities, or ...test_subjects="('FaceTalk_170725_00137_TA',)".
+  c.data.reader_kwargs = ml_collections.ConfigDict({
+      "coma": dict(protocol="interpolation", test_expression="bareteeth",
+                   test_subjects=(), test_fraction=0.25, seed=0,
+                   neutral="sequence_first", scale=1000.0, num_vertices=5023,
+                   cache_size=64),
+      "bu3dfe": dict(test_subjects=(), num_test_subjects=10, align=True,
+                     alignment_vertex_ids=(), scale=1.0, num_vertices=0,
+                     cache_size=128),
+      "facescape": dict(test_fraction=0.3, seed=0, num_vertices=4547,
+                        template="", aggressiveness=7.0, cache_dir="",
+                        require_neutral=True, scale=1.0, cache_size=64),
+  }.get(v.dataset, {}))
+  # Array cache of a real dataset (readers.load_cached; "": read the mesh
+  # files every time). Pre-build: python -m disent_jax.data.readers.cache.
+  c.data.cache_dir = ""
   c.data.stats_examples = 2000  # Meshes used for the mean face.
   # Normalised unit in mm (0: the mean face's RMS radius, ~66 mm on
   # SynthFace). The public code's units are CoMA 260, BU-3DFE 156,

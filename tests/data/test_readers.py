@@ -330,6 +330,93 @@ def test_coma_extrapolation_and_subject_mean_neutral(tmp_path):
                    test_expression="smile", num_vertices=42)
 
 
+def test_coma_identity_protocol_holds_out_whole_subjects(tmp_path):
+  _write_coma(tmp_path)
+  order = _coma_order()
+  # Explicit names (a sequence, or one comma-separated string).
+  for names in (["FaceTalk_B"], "FaceTalk_B"):
+    test = coma.load_coma(tmp_path, split="test", protocol="identity",
+                          test_subjects=names, num_vertices=42)
+    train = coma.load_coma(tmp_path, split="train", protocol="identity",
+                           test_subjects=names, num_vertices=0)
+    assert [_key(test, test[i]) for i in range(len(test))] == [
+        k for k in order if k[0] == "FaceTalk_B"]
+    assert {train.subject_names[r.subject] for r in train.records} == {
+        "FaceTalk_A"}
+    assert len(test) + len(train) == len(order)
+    # Subject indices are shared by the splits; neutrals stay per sequence.
+    assert test.subject_names == train.subject_names
+    item = test[5]
+    s, x, _ = _key(test, item)
+    base, _ = _sphere(1)
+    first = np.float32(_coma_vertices(base, s, x, 1)).astype(np.float64)
+    np.testing.assert_allclose(item["neutral"], first * 1000.0, rtol=1e-6)
+  # By fraction: a seeded choice of the sorted names, deterministic.
+  subjects = sorted(_COMA_SUBJECTS)
+  for seed in range(4):
+    test = coma.load_coma(tmp_path, split="test", protocol="identity",
+                          test_fraction=0.5, seed=seed, num_vertices=42)
+    held = {test.subject_names[r.subject] for r in test.records}
+    want = {subjects[int(np.random.default_rng(seed).permutation(2)[0])]}
+    assert held == want
+    again = coma.load_coma(tmp_path, split="test", protocol="identity",
+                           test_fraction=0.5, seed=seed, num_vertices=42)
+    assert [r.path for r in again.records] == [r.path for r in test.records]
+  # The other protocols are unchanged by the new arguments.
+  plain = coma.load_coma(tmp_path, split="test", num_vertices=42,
+                         test_subjects="FaceTalk_B")
+  assert len(plain) == 20
+  with pytest.raises(ValueError, match="not among the CoMA subjects"):
+    coma.load_coma(tmp_path, protocol="identity", test_subjects="Nobody",
+                   num_vertices=42)
+  with pytest.raises(ValueError, match="holds out 0 of 2 subjects"):
+    coma.load_coma(tmp_path, protocol="identity", test_fraction=0.1,
+                   num_vertices=42)
+  with pytest.raises(ValueError, match="holds out 2 of 2 subjects"):
+    coma.load_coma(tmp_path, protocol="identity",
+                   test_subjects=list(_COMA_SUBJECTS), num_vertices=42)
+  with pytest.raises(ValueError, match="protocol must be one of"):
+    coma.load_coma(tmp_path, protocol="subjects", num_vertices=42)
+
+
+def test_identity_test_subjects_on_twelve_subjects():
+  names = [f"FaceTalk_{i:02d}" for i in range(12)]
+  test = coma.identity_test_subjects(names)  # Default fraction 0.25.
+  assert len(test) == 3 and test == sorted(test)
+  _, want = common.subject_split(sorted(names), test_fraction=0.25, seed=0)
+  assert test == sorted(want)
+  assert coma.identity_test_subjects(names, seed=1) != test
+  assert coma.identity_test_subjects(
+      names, test_subjects=" FaceTalk_03, FaceTalk_01 ") == [
+          "FaceTalk_01", "FaceTalk_03"]
+
+
+def test_typed_config_defaults_mean_not_given(tmp_path):
+  _write_coma(tmp_path / "coma")
+  a = coma.load_coma(tmp_path / "coma", num_vertices=0)
+  assert a.num_vertices == 42
+  _, faces, _ = _write_bu3dfe(tmp_path / "bu")
+  b = bu3dfe.load_bu3dfe(tmp_path / "bu", split="test", num_vertices=0,
+                         alignment_vertex_ids=(), test_subjects=(),
+                         num_test_subjects=3)
+  assert b.num_vertices == 42 and b.alignment_vertex_ids is None
+  assert {b.subject_names[r.subject] for r in b.records} == {
+      "F0001", "F0002", "F0003"}
+  named = bu3dfe.load_bu3dfe(tmp_path / "bu", split="test",
+                             test_subjects="M0002,F0004")
+  assert {named.subject_names[r.subject] for r in named.records} == {
+      "F0004", "M0002"}
+  counted = bu3dfe.load_bu3dfe(tmp_path / "bu", split="test",
+                               test_subjects=2)
+  assert len({r.subject for r in counted.records}) == 2
+  _write_facescape(tmp_path / "fs")
+  f = facescape.load_facescape(tmp_path / "fs", num_vertices=0, template="",
+                               cache_dir="")
+  assert f.num_vertices == 642
+  with pytest.raises(ValueError, match="positive count or 0"):
+    coma.load_coma(tmp_path / "coma", num_vertices=-1)
+
+
 def test_coma_source_feeds_batched_iterator(tmp_path):
   _write_coma(tmp_path)
   source = coma.load_coma(tmp_path, split="test", num_vertices=42)

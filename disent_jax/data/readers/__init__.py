@@ -10,10 +10,19 @@ neutral conventions.
   coma.load_coma          CoMA PLY sequences (5023 vertices).
   bu3dfe.load_bu3dfe      registered BU-3DFE VRML scans, rigidly aligned.
   facescape.load_facescape  FaceScape TU OBJ models, decimated to 4547.
+  cache.load_cached       any of them through an on-disk array cache
+                          (parse the files once, then memory-mapped .npy;
+                          `python -m disent_jax.data.readers.cache`).
+
+The parsers never enter the Python compiler, so sources are safe to read
+from grain's reader threads (and pickle for its worker processes).
 """
 
 from disent_jax.data.readers.bu3dfe import BU3DFESource
 from disent_jax.data.readers.bu3dfe import load_bu3dfe
+from disent_jax.data.readers.cache import build_cache
+from disent_jax.data.readers.cache import CachedSource
+from disent_jax.data.readers.cache import load_cached
 from disent_jax.data.readers.coma import CoMASource
 from disent_jax.data.readers.coma import load_coma
 from disent_jax.data.readers.common import MeshRecord
@@ -26,7 +35,8 @@ from disent_jax.data.readers.formats import read_ply
 from disent_jax.data.readers.formats import read_vrml
 
 __all__ = [
-    "BU3DFESource", "CoMASource", "FaceScapeSource", "MeshRecord",
-    "MeshSource", "load_bu3dfe", "load_coma", "load_facescape", "read_mesh",
-    "read_obj", "read_ply", "read_vrml",
+    "BU3DFESource", "CachedSource", "CoMASource", "FaceScapeSource",
+    "MeshRecord", "MeshSource", "build_cache", "load_bu3dfe", "load_cached",
+    "load_coma", "load_facescape", "read_mesh", "read_obj", "read_ply",
+    "read_vrml",
 ]

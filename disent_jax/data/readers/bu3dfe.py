@@ -177,7 +177,8 @@ class BU3DFESource(common.MeshSource):
 
 
 def load_bu3dfe(root: common.PathLike, *, split: Split = "train",
-                test_subjects: int | Sequence[str] = NUM_TEST_SUBJECTS,
+                test_subjects: int | str | Sequence[str] = (),
+                num_test_subjects: int = NUM_TEST_SUBJECTS,
                 align: bool = True,
                 alignment_vertex_ids: Sequence[int] | None = None,
                 scale: float = SCALE_TO_MM,
@@ -188,14 +189,17 @@ def load_bu3dfe(root: common.PathLike, *, split: Split = "train",
   Args:
     root: the dataset directory (layout in the module docstring).
     split: "train", "test" or "all".
-    test_subjects: number of first subjects (sorted names) in the test set,
-      or their names.
+    test_subjects: the test subjects' names (a sequence or one
+      comma-separated string), or their number (the first sorted names);
+      empty: the first `num_test_subjects`.
+    num_test_subjects: number of first subjects (sorted names) in the test
+      set when `test_subjects` is empty.
     align: rigidly align the scans (module docstring); False keeps the
       file coordinates.
     alignment_vertex_ids: vertices used to align an expression scan to its
-      neutral (None: all).
+      neutral (None or empty: all).
     scale: file units -> mm (1 for BU-3DFE).
-    num_vertices: expected vertex count (None: the first scan's).
+    num_vertices: expected vertex count (None or 0: the first scan's).
     cache_size: aligned neutrals kept in memory.
 
   Returns:
@@ -209,6 +213,11 @@ def load_bu3dfe(root: common.PathLike, *, split: Split = "train",
   """
   if split not in ("train", "test", "all"):
     raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+  num_vertices = common.optional_count(num_vertices)
+  if alignment_vertex_ids is not None and len(alignment_vertex_ids) == 0:
+    alignment_vertex_ids = None
+  if not isinstance(test_subjects, int):
+    test_subjects = common.name_list(test_subjects) or num_test_subjects
   entries = scan(root)
   subjects = sorted({e[0] for e in entries})
   subject_id = {s: i for i, s in enumerate(subjects)}

@@ -17,7 +17,14 @@ Splits (`protocol`):
   * "interpolation" (CoMA's "sliced" split, paper 002 §IV-A): the i-th mesh
     of the whole ordered list (0-based) is a test mesh when i % 100 < 10.
   * "extrapolation": every mesh of `test_expression` is a test mesh.
-  * "all" returns every mesh whatever the protocol.
+  * "identity" (unseen identities, the split of paper 002's supplementary
+    after Kacem et al.): every mesh of a held-out subject is a test mesh.
+    The held-out subjects are `test_subjects` (names) when given, else a
+    seeded `round(test_fraction * n)` of the sorted subject names
+    (`common.subject_split`; 0.25 holds out 3 of CoMA's 12). The papers do
+    not list Kacem et al.'s subjects: name them with `test_subjects` to
+    reproduce a particular split.
+  * split="all" returns every mesh whatever the protocol.
 
 Units: the files are in metres; `scale=1000` gives millimetres. (The public
 code of paper 002 divides metres by 0.26 and multiplies errors by 260 to
@@ -40,7 +47,7 @@ CoMA's deterministic one, which the paper cites.
 """
 
 import re
-from typing import Literal
+from typing import Literal, Sequence
 
 import numpy as np
 
@@ -50,6 +57,7 @@ from disent_jax.ops import mesh as mesh_ops
 
 NUM_VERTICES = 5023
 SCALE_TO_MM = 1000.0
+IDENTITY_TEST_FRACTION = 0.25
 EXPRESSIONS = ("bareteeth", "cheeks_in", "eyebrow", "high_smile", "lips_back",
                "lips_up", "mouth_down", "mouth_extreme", "mouth_middle",
                "mouth_open", "mouth_side", "mouth_up")
@@ -57,7 +65,8 @@ LAYOUT = "<root>/<subject>/<expression>/<expression>.<frame:06d>.ply"
 _FILE = re.compile(r"^(?P<expression>.+)\.(?P<frame>\d{6})\.ply$")
 
 Split = Literal["train", "test", "all"]
-Protocol = Literal["interpolation", "extrapolation"]
+Protocol = Literal["interpolation", "extrapolation", "identity"]
+PROTOCOLS = ("interpolation", "extrapolation", "identity")
 Neutral = Literal["sequence_first", "subject_mean", "none"]
 
 
@@ -100,9 +109,51 @@ def scan(root: common.PathLike) -> list[tuple[str, str, int, str]]:
   return found
 
 
+def identity_test_subjects(subjects: Sequence[str], *,
+                           test_subjects: str | Sequence[str] = (),
+                           test_fraction: float = IDENTITY_TEST_FRACTION,
+                           seed: int = 0) -> list[str]:
+  """The held-out subjects of the "identity" protocol, sorted.
+
+  Args:
+    subjects: every subject name.
+    test_subjects: names (a sequence or a comma-separated string); empty:
+      choose by `test_fraction`.
+    test_fraction: fraction of the sorted subjects held out, seeded.
+    seed: seed of that choice.
+
+  Returns:
+    The test subject names, sorted.
+
+  Raises:
+    ValueError: on an unknown name, or a split without a test or a training
+      subject.
+  """
+  names = sorted(set(subjects))
+  chosen = common.name_list(test_subjects)
+  if chosen:
+    missing = sorted(set(chosen) - set(names))
+    if missing:
+      raise ValueError(f"test_subjects {missing} are not among the CoMA "
+                       f"subjects found: {names}")
+    test = sorted(set(chosen))
+  else:
+    _, test = common.subject_split(names, test_fraction=test_fraction,
+                                   seed=seed)
+  if not test or len(test) == len(names):
+    raise ValueError(
+        f"the identity protocol holds out {len(test)} of {len(names)} "
+        "subjects; it needs at least one test and one training subject "
+        "(set test_subjects or test_fraction)")
+  return sorted(test)
+
+
 def heldout_mask(entries: list[tuple[str, str, int, str]], *,
                  protocol: Protocol = "interpolation",
-                 test_expression: str = "bareteeth") -> np.ndarray:
+                 test_expression: str = "bareteeth",
+                 test_subjects: str | Sequence[str] = (),
+                 test_fraction: float = IDENTITY_TEST_FRACTION,
+                 seed: int = 0) -> np.ndarray:
   """Boolean [N] test-set mask of ordered `scan` entries (see module doc)."""
   n = len(entries)
   if protocol == "interpolation":
@@ -113,8 +164,12 @@ def heldout_mask(entries: list[tuple[str, str, int, str]], *,
       raise ValueError(f"test_expression {test_expression!r} is not among "
                        f"the expressions found: {sorted(names)}")
     return np.array([e[1] == test_expression for e in entries], bool)
-  raise ValueError(f"protocol must be 'interpolation' or 'extrapolation', "
-                   f"got {protocol!r}")
+  if protocol == "identity":
+    test = set(identity_test_subjects(
+        [e[0] for e in entries], test_subjects=test_subjects,
+        test_fraction=test_fraction, seed=seed))
+    return np.array([e[0] in test for e in entries], bool)
+  raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
 
 
 class CoMASource(common.MeshSource):
@@ -136,6 +191,9 @@ class CoMASource(common.MeshSource):
 def load_coma(root: common.PathLike, *, split: Split = "train",
               protocol: Protocol = "interpolation",
               test_expression: str = "bareteeth",
+              test_subjects: str | Sequence[str] = (),
+              test_fraction: float = IDENTITY_TEST_FRACTION,
+              seed: int = 0,
               neutral: Neutral = "sequence_first",
               scale: float = SCALE_TO_MM,
               num_vertices: int | None = NUM_VERTICES,
@@ -145,12 +203,17 @@ def load_coma(root: common.PathLike, *, split: Split = "train",
   Args:
     root: the dataset directory (layout in the module docstring).
     split: "train", "test" or "all".
-    protocol: "interpolation" (i % 100 < 10 is test) or "extrapolation"
-      (`test_expression` is test).
+    protocol: "interpolation" (i % 100 < 10 is test), "extrapolation"
+      (`test_expression` is test) or "identity" (held-out subjects).
     test_expression: the held-out expression of the extrapolation protocol.
+    test_subjects: the held-out subjects of the identity protocol (names, or
+      one comma-separated string); empty: chosen by `test_fraction`.
+    test_fraction: fraction of subjects the identity protocol holds out
+      when `test_subjects` is empty.
+    seed: seed of that choice.
     neutral: "sequence_first", "subject_mean" or "none".
     scale: file units -> mm (1000 for the public metre files).
-    num_vertices: expected vertex count (None: take the first file's).
+    num_vertices: expected vertex count (None or 0: take the first file's).
     cache_size: neutrals kept in memory.
 
   Returns:
@@ -167,9 +230,12 @@ def load_coma(root: common.PathLike, *, split: Split = "train",
   if neutral not in ("sequence_first", "subject_mean", "none"):
     raise ValueError(f"neutral must be 'sequence_first', 'subject_mean' or "
                      f"'none', got {neutral!r}")
+  num_vertices = common.optional_count(num_vertices)
   entries = scan(root)
   is_test = heldout_mask(entries, protocol=protocol,
-                         test_expression=test_expression)
+                         test_expression=test_expression,
+                         test_subjects=test_subjects,
+                         test_fraction=test_fraction, seed=seed)
   subjects = sorted({e[0] for e in entries})
   expressions = sorted({e[1] for e in entries})
   sequences = sorted({(e[0], e[1]) for e in entries})

@@ -105,6 +105,34 @@ def subject_split(subjects: Sequence[str], *, test_fraction: float,
   return train, test
 
 
+def name_list(names: str | Sequence[str] | None) -> tuple[str, ...]:
+  """Names from a sequence or a comma-separated string ("" or None: none).
+
+  The string form is what a command line passes (`--config.data.
+  reader_kwargs.test_subjects="F0001,F0002"`).
+  """
+  if names is None:
+    return ()
+  if isinstance(names, str):
+    return tuple(n.strip() for n in names.split(",") if n.strip())
+  return tuple(str(n) for n in names)
+
+
+def optional_count(value: int | None) -> int | None:
+  """A count where 0 or None means "not given" (a config's typed default)."""
+  if value is None or int(value) == 0:
+    return None
+  if int(value) < 0:
+    raise ValueError(f"expected a positive count or 0 (not given), got "
+                     f"{value}")
+  return int(value)
+
+
+def optional_path(value: PathLike | None) -> PathLike | None:
+  """A path where "" or None means "not given" (a config's typed default)."""
+  return None if value is None or str(value) == "" else value
+
+
 def rigid_alignment(source: np.ndarray, target: np.ndarray, *,
                     vertex_ids: Sequence[int] | np.ndarray | None = None
                     ) -> tuple[np.ndarray, np.ndarray]:
@@ -266,17 +294,64 @@ class MeshSource:
         {k: np.stack([it[k] for it in items]) for k in items[0]})
 
 
+def check_vertices(vertices: np.ndarray, faces: np.ndarray, *,
+                   source: str) -> None:
+  """The per-file checks of `ops.mesh.validate_mesh` that depend on vertices.
+
+  For a file whose triangles equal a shared topology that was validated
+  once (index range, repeated and duplicate faces): only finite
+  coordinates and non-zero triangle areas (the same tolerance as
+  `validate_mesh`) are left to check. About 0.5 ms for 5023 vertices,
+  where the full validation takes about 10 ms.
+
+  Args:
+    vertices: [V, 3] coordinates.
+    faces: [F, 3] the (already validated) triangles.
+    source: the file, quoted in errors.
+
+  Raises:
+    MeshError: naming `source` and the problem.
+  """
+  v = np.asarray(vertices, np.float64)
+  finite = np.isfinite(v).all(axis=1)
+  if not finite.all():
+    bad = np.flatnonzero(~finite)
+    raise mesh_ops.MeshError(
+        f"mesh from {source}: {bad.size} vertices have non-finite (NaN or "
+        f"inf) coordinates, first at vertex {int(bad[0])}")
+  if faces.size == 0:
+    return
+  a = v[faces[:, 0]]
+  e1 = v[faces[:, 1]] - a
+  e2 = v[faces[:, 2]] - a
+  cx = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
+  cy = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
+  cz = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+  extent = max(float((v.max(0) - v.min(0)).max()), 1e-30)
+  zero = cx * cx + cy * cy + cz * cz <= (1e-12 * extent ** 2) ** 2
+  if zero.any():
+    row = int(np.flatnonzero(zero)[0])
+    raise mesh_ops.MeshError(
+        f"mesh from {source}: {int(zero.sum())} degenerate faces have zero "
+        f"area, first face {row} = {faces[row].tolist()}")
+
+
 def read_checked(path: PathLike, *, scale: float,
                  faces: np.ndarray | None = None,
                  num_vertices: int | None = None,
                  hint: str = "") -> tuple[np.ndarray, np.ndarray]:
   """Reads a mesh file, scales it and validates it.
 
+  With a shared topology (`faces`, validated once by the loader), the file's
+  triangles must equal it and only the vertex-dependent checks
+  (`check_vertices`) run per file; without, the whole of
+  `ops.mesh.validate_mesh`.
+
   Args:
     path: a .ply / .obj / .wrl file.
     scale: multiplies the coordinates (file units -> mm).
-    faces: if given, the file's triangles must equal these (a shared
-      topology).
+    faces: if given, the file's triangles must equal these (a shared,
+      already validated topology).
     num_vertices: if given, the expected vertex count.
     hint: appended to a vertex-count or topology error (e.g. what the
       reader needs).
@@ -293,12 +368,16 @@ def read_checked(path: PathLike, *, scale: float,
     raise mesh_ops.MeshError(
         f"mesh from {path}: wrong vertex count: expected {num_vertices} "
         f"vertices, got {vertices.shape[0]}{suffix}")
-  mesh_ops.validate_mesh(vertices, file_faces,
-                         expected_num_vertices=num_vertices, source=str(path))
-  if faces is not None and (file_faces.shape != faces.shape
-                            or not np.array_equal(file_faces, faces)):
-    raise mesh_ops.MeshError(
-        f"mesh from {path}: its triangles differ from the dataset's shared "
-        f"topology ({file_faces.shape[0]} faces vs {faces.shape[0]})"
-        f"{suffix}")
+  if faces is None:
+    mesh_ops.validate_mesh(vertices, file_faces,
+                           expected_num_vertices=num_vertices,
+                           source=str(path))
+  else:
+    if (file_faces.shape != faces.shape
+        or not np.array_equal(file_faces, faces)):
+      raise mesh_ops.MeshError(
+          f"mesh from {path}: its triangles differ from the dataset's shared "
+          f"topology ({file_faces.shape[0]} faces vs {faces.shape[0]})"
+          f"{suffix}")
+    check_vertices(vertices, file_faces, source=str(path))
   return vertices * scale, file_faces

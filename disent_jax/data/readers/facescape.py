@@ -187,10 +187,12 @@ def load_facescape(root: common.PathLike, *, split: Split = "train",
     split: "train", "test" or "all".
     test_fraction: fraction of subjects in the test set.
     seed: seed of the subject split.
-    num_vertices: vertices kept by decimation (None: no decimation).
-    template: the mesh to decimate (default: the first subject's neutral).
+    num_vertices: vertices kept by decimation (None or 0: no decimation).
+    template: the mesh to decimate (None or "": the first subject's
+      neutral).
     aggressiveness: quadric simplifier setting (`ops.hierarchy.decimate`).
-    cache_dir: where the template decimation is cached (None: no cache).
+    cache_dir: where the template decimation is cached (None or "": no
+      cache).
     require_neutral: raise when a subject has no `1_neutral.obj`.
     scale: file units -> mm (1 for FaceScape).
     cache_size: neutrals kept in memory.
@@ -205,6 +207,9 @@ def load_facescape(root: common.PathLike, *, split: Split = "train",
   """
   if split not in ("train", "test", "all"):
     raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+  num_vertices = common.optional_count(num_vertices)
+  template = common.optional_path(template)
+  cache_dir = common.optional_path(cache_dir)
   entries = scan(root)
   subjects = sorted({e[0] for e in entries}, key=int)
   subject_id = {s: i for i, s in enumerate(subjects)}

@@ -1,11 +1,18 @@
-"""Mesh file parsers: PLY (through trimesh), Wavefront OBJ and VRML.
+"""Mesh file parsers: PLY, Wavefront OBJ and VRML.
 
 Every parser returns `(vertices [V, 3] float64, faces [F, 3] int64)` in the
 file's own vertex order and units. Polygons are split into triangle fans.
 A file that cannot be parsed raises `MeshError` naming the file and what
-was expected; a missing file raises `FileNotFoundError`.
+was expected; a missing file raises `FileNotFoundError`. Any other
+exception (a system or reader error, not the file's fault) keeps its type
+and gains a note naming the file. No parser enters the Python compiler
+(`ast`, `compile`, dtype strings), so they are safe in reader threads.
 
-* PLY: read with `trimesh` (ASCII and binary), never re-ordered or merged.
+* PLY: ASCII and binary (either byte order), `vertex` x y z and the `face`
+  vertex-index lists, never re-ordered or merged. A numpy parser, not
+  trimesh's loader: that one enters the Python compiler (numpy parses its
+  dtype strings with `ast.literal_eval`), which CPython 3.11 does not allow
+  from several threads at once (`ply.read_ply`, re-exported here).
 * OBJ: `v` and `f` records only (texture and normal indices in `f v/vt/vn`
   are ignored), so a textured model keeps one vertex per `v` line; trimesh
   would split vertices along texture seams and change the vertex count.
@@ -14,96 +21,20 @@ was expected; a missing file raises `FileNotFoundError`.
   are concatenated. Texture coordinates and other fields are skipped.
 """
 
-import os
 import pathlib
 import re
 
 import numpy as np
 
-from disent_jax.ops.mesh import MeshError
+from disent_jax.data.readers import _parse
+from disent_jax.data.readers.ply import read_ply
 
-PathLike = str | os.PathLike
-
-
-def _check_exists(path: pathlib.Path) -> None:
-  if not path.is_file():
-    raise FileNotFoundError(f"mesh file not found: {path}")
-
-
-def _fail(path: pathlib.Path, problem: str) -> MeshError:
-  return MeshError(f"mesh from {path}: {problem}")
-
-
-def _polygons_to_triangles(index: np.ndarray, path: pathlib.Path,
-                           what: str) -> np.ndarray:
-  """Fan-triangulates a flat index list whose polygons end with -1."""
-  if index.size == 0:
-    return np.zeros((0, 3), np.int64)
-  if index[-1] != -1:
-    index = np.concatenate([index, [-1]])
-  ends = np.flatnonzero(index == -1)
-  starts = np.concatenate([[0], ends[:-1] + 1])
-  sizes = ends - starts
-  if (sizes < 3).any():
-    bad = int(np.flatnonzero(sizes < 3)[0])
-    raise _fail(path, f"{what}: polygon {bad} has {int(sizes[bad])} "
-                      "vertices, expected at least 3")
-  if (sizes == 3).all():
-    return np.stack([index[starts], index[starts + 1], index[starts + 2]],
-                    axis=1)
-  tris = []
-  for s, n in zip(starts, sizes):
-    poly = index[s:s + n]
-    for k in range(1, n - 1):
-      tris.append((poly[0], poly[k], poly[k + 1]))
-  return np.asarray(tris, np.int64)
-
-
-# ---------------------------------------------------------------------------
-# PLY.
-# ---------------------------------------------------------------------------
-
-
-def read_ply(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
-  """Reads a triangle mesh from a PLY file (ASCII or binary).
-
-  Args:
-    path: the .ply file.
-
-  Returns:
-    vertices [V, 3] float64 and faces [F, 3] int64, in file order.
-
-  Raises:
-    FileNotFoundError: if the file does not exist.
-    MeshError: if the file is not a readable PLY triangle mesh.
-  """
-  import trimesh  # pylint: disable=g-import-not-at-top
-
-  path = pathlib.Path(path)
-  _check_exists(path)
-  try:
-    with open(path, "rb") as f:
-      loaded = trimesh.exchange.ply.load_ply(f, prefer_color=None)
-  except Exception as e:  # pylint: disable=broad-except
-    raise _fail(path, f"not a readable PLY mesh ({type(e).__name__}: {e}); "
-                      "expected a PLY header with 'element vertex' and "
-                      "'element face' and that many records") from e
-  vertices = loaded.get("vertices")
-  faces = loaded.get("faces")
-  if vertices is None or len(vertices) == 0:
-    raise _fail(path, "the PLY file holds no vertices")
-  if faces is None or len(faces) == 0:
-    raise _fail(path, "the PLY file holds no faces (a point cloud, not a "
-                      "triangle mesh)")
-  faces = np.asarray(faces)
-  if faces.dtype == object or faces.ndim != 2:
-    flat = [np.append(np.asarray(p, np.int64), -1) for p in faces]
-    faces = _polygons_to_triangles(np.concatenate(flat), path, "faces")
-  elif faces.shape[1] != 3:
-    flat = np.concatenate([faces, -np.ones((len(faces), 1), faces.dtype)], 1)
-    faces = _polygons_to_triangles(flat.ravel(), path, "faces")
-  return (np.asarray(vertices, np.float64).reshape(-1, 3),
-          np.asarray(faces, np.int64))
+PathLike = _parse.PathLike
+_check_exists = _parse.check_exists
+_fail = _parse.fail
+_with_file_context = _parse.with_file_context
+_polygons_to_triangles = _parse.polygons_to_triangles
+_is_number = _parse.is_number
 
 
 # ---------------------------------------------------------------------------
@@ -137,6 +68,7 @@ def _obj_triangles_fast(lines: list[str]
   return coords, ids - 1
 
 
+@_with_file_context
 def read_obj(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
   """Reads the `v` and `f` records of a Wavefront OBJ file.
 
@@ -234,14 +166,7 @@ def _numbers(body: str, dtype, path: pathlib.Path, what: str) -> np.ndarray:
                 ) from e
 
 
-def _is_number(token: str) -> bool:
-  try:
-    float(token)
-  except ValueError:
-    return False
-  return True
-
-
+@_with_file_context
 def read_vrml(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
   """Reads the IndexedFaceSet geometry of a VRML 1.0 / 2.0 (.wrl) file.
 

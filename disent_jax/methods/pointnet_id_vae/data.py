@@ -129,8 +129,14 @@ def make_sources(config: ml_collections.ConfigDict) -> Sources:
     load = {"coma": readers.load_coma, "bu3dfe": readers.load_bu3dfe,
             "facescape": readers.load_facescape}[d.name]
     kwargs: Mapping[str, Any] = dict(d.get("reader_kwargs", {}) or {})
-    train = load(d.root, split="train", **kwargs)
-    test = load(d.root, split="test", **kwargs)
+    if d.get("cache_dir"):  # Parse the files once, then memory-mapped arrays.
+      train, test = (readers.load_cached(d.name, d.root, split=split,
+                                         cache_dir=d.cache_dir,
+                                         reader_kwargs=kwargs)
+                     for split in ("train", "test"))
+    else:
+      train = load(d.root, split="train", **kwargs)
+      test = load(d.root, split="test", **kwargs)
     faces = np.asarray(train.faces, np.int32)
   else:
     raise ValueError(f"config data.name={d.name!r}: expected one of "
