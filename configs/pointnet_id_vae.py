@@ -129,11 +129,21 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # Decoder outputs times the data's RMS offset from the mean face (not in
   # the paper; on for the quick SynthFace config, see the method README).
   c.model.scale_outputs = False
-  c.model.dropout = 0.5
-  # The identity discriminator: 6 -> 64 -> 128 -> 1024, fc 512 -> 256 -> 2.
+  # The encoder: "pointnet" (the paper) or "chebconv" (a CoMA-style
+  # Chebyshev encoder on the registered topology; a deviation, see the
+  # method README), with its per-level down-sampling factors, widths and K.
+  c.model.encoder = "pointnet"
+  c.model.cheb_factors = (4, 4, 4)
+  c.model.cheb_filters = (16, 32, 64)
+  c.model.cheb_order = 6
+  # The identity discriminator: 6 -> 64 -> 128 -> 1024, fc 512 -> 256 -> 2;
+  # the public code's default has neither batch norm nor dropout (its
+  # `use_bn=True` has both, with dropout 0.5).
   c.model.disc_widths = (64, 128, 1024)
   c.model.disc_head = (512, 256)
   c.model.disc_tnet = True  # D_ID's 6 x 6 input T-Net.
+  c.model.disc_batch_norm = False
+  c.model.dropout = 0.0
 
   kl_id, kl_exp, lap, ne_factor = _REFERENCE_WEIGHTS[v.dataset]
   c.loss = ml_collections.ConfigDict()
@@ -143,10 +153,10 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.loss.kl_anneal_epochs = kl_epochs
   c.loss.adversarial = lam3  # lambda_3
   c.loss.neutral_code = _NEUTRAL_CODE_WEIGHT  # lambda_4 (not in the paper)
-  # lambda_5 (not in the paper); CoMA and FaceScape use L_lap only without
-  # GT neutrals.
-  c.loss.laplacian = 0.0 if (v.ne_gt and v.dataset in (
-      "coma", "facescape")) else lap
+  # lambda_5 (not in the paper) on the row-normalised cotangent Laplacian;
+  # CoMA and FaceScape (and SynthFace, like CoMA) use L_lap only without GT
+  # neutrals (§IV-B); the public code keeps it on BU-3DFE.
+  c.loss.laplacian = 0.0 if (v.ne_gt and v.dataset != "bu3dfe") else lap
   # +ne-gt: MSE to the GT neutral, weighted like the public code.
   c.loss.neutral_gt = lam1 * ne_factor if v.ne_gt else 0.0
   # The public code's no-GT term (not in the paper): MSE between the
@@ -154,13 +164,18 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   # the example's expression label, weighted 0.5 lambda_1 (`exp_prior`).
   c.loss.expression_prior = (0.5 * lam1 if v.exp_prior and not v.ne_gt
                              else 0.0)
-  c.loss.tnet = 1e-3  # D_ID's T-Net orthogonality regulariser (PointNet).
+  # D_ID's T-Net orthogonality regulariser (PointNet's; 0 in the public
+  # code, which has none).
+  c.loss.tnet = 0.0
 
   c.optim = ml_collections.ConfigDict()
   c.optim.learning_rate = 1e-4
   c.optim.weight_decay = 1e-4
   c.optim.decay_rate = 0.7
   c.optim.decay_every_epochs = 50.0
+  # D_ID's own Adam, without weight decay, with the same step decay.
+  c.optim.disc_learning_rate = 1e-4
+  c.optim.disc_weight_decay = 0.0
 
   if v.dataset == "synthface" and v.size == "quick":
     # The main job: ~6 minutes on 2 CPU cores. 6 frames per sequence, a

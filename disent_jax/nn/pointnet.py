@@ -16,6 +16,9 @@ are updated, so apply with `mutable=["batch_stats"]`:
 
 With `use_running_average=True` (evaluation) the stored averages are used
 and nothing is mutated. Flax's momentum 0.9 matches PyTorch's default 0.1.
+`batch_norm=False` drops every batch norm (FaceExpDisentanglement's
+`use_bn=False`, its discriminator's default); `use_running_average` is then
+ignored and the module has no 'batch_stats'.
 """
 
 from typing import NamedTuple, Sequence
@@ -38,22 +41,32 @@ def _batch_norm(name: str | None = None) -> nn.BatchNorm:
   return nn.BatchNorm(momentum=0.9, epsilon=1e-5, name=name)
 
 
+def _maybe_batch_norm(x: jax.Array, name: str, *, enabled: bool,
+                      use_running_average: bool) -> jax.Array:
+  if not enabled:
+    return x
+  return _batch_norm(name)(x, use_running_average=use_running_average)
+
+
 class SharedMLP(nn.Module):
   """Per-point dense -> batch norm -> ReLU layers (1x1 convolutions).
 
   Attributes:
     widths: output width of each layer.
     activate_final: apply ReLU after the last layer too.
+    batch_norm: batch norm after each dense layer.
   """
   widths: Sequence[int]
   activate_final: bool = True
+  batch_norm: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, *, use_running_average: bool) -> jax.Array:
     """[..., N, C] -> [..., N, widths[-1]]."""
     for i, width in enumerate(self.widths):
       x = nn.Dense(width, name=f"dense_{i}")(x)
-      x = _batch_norm(f"bn_{i}")(x, use_running_average=use_running_average)
+      x = _maybe_batch_norm(x, f"bn_{i}", enabled=self.batch_norm,
+                            use_running_average=use_running_average)
       if i < len(self.widths) - 1 or self.activate_final:
         x = nn.relu(x)
     return x
@@ -69,20 +82,23 @@ class TNet(nn.Module):
     k: the transform size (3 for xyz, 6 for a pair of xyz).
     widths: per-point widths.
     head: hidden widths after the pool.
+    batch_norm: batch norm after each hidden layer.
   """
   k: int
   widths: Sequence[int] = (64, 128, 1024)
   head: Sequence[int] = (512, 256)
+  batch_norm: bool = True
 
   @nn.compact
   def __call__(self, x: jax.Array, *, use_running_average: bool) -> jax.Array:
     """[..., N, k] -> [..., k, k]."""
-    h = SharedMLP(self.widths, name="mlp")(
+    h = SharedMLP(self.widths, batch_norm=self.batch_norm, name="mlp")(
         x, use_running_average=use_running_average)
     h = jnp.max(h, axis=-2)
     for i, width in enumerate(self.head):
       h = nn.Dense(width, name=f"fc_{i}")(h)
-      h = _batch_norm(f"fc_bn_{i}")(h, use_running_average=use_running_average)
+      h = _maybe_batch_norm(h, f"fc_bn_{i}", enabled=self.batch_norm,
+                            use_running_average=use_running_average)
       h = nn.relu(h)
     h = nn.Dense(self.k * self.k, kernel_init=nn.initializers.zeros_init(),
                  name="to_transform")(h)
@@ -103,10 +119,12 @@ class PointNetEncoder(nn.Module):
     widths: per-point widths (FaceExpDisentanglement: 64, 64, 64, 128, 1024).
     input_transform: predict and apply a C x C input transform (T-Net).
     activate_final: ReLU after the last per-point layer (before pooling).
+    batch_norm: batch norm in the shared MLP and the T-Net.
   """
   widths: Sequence[int] = FACE_EXP_WIDTHS
   input_transform: bool = False
   activate_final: bool = True
+  batch_norm: bool = True
 
   @nn.compact
   def __call__(self, points: jax.Array, *,
@@ -125,11 +143,13 @@ class PointNetEncoder(nn.Module):
     transform = None
     x = points
     if self.input_transform:
-      transform = TNet(points.shape[-1], name="tnet")(
+      transform = TNet(points.shape[-1], batch_norm=self.batch_norm,
+                       name="tnet")(
           points, use_running_average=use_running_average)
       x = jnp.einsum("...nc,...cd->...nd", points, transform,
                      precision=_HIGHEST)
     x = SharedMLP(self.widths, activate_final=self.activate_final,
+                  batch_norm=self.batch_norm,
                   name="mlp")(x, use_running_average=use_running_average)
     return PointNetOutput(features=jnp.max(x, axis=-2), transform=transform)
 
@@ -140,20 +160,23 @@ class PointNetPairClassifier(nn.Module):
   The two sets are concatenated per point (2C channels, 6 for xyz pairs),
   passed through a PointNet with a 2C x 2C input T-Net, max-pooled, and
   classified by dense -> batch norm -> ReLU layers with dropout before the
-  output layer.
+  output layer. FaceExpDisentanglement's default (`use_bn=False`) has
+  neither batch norm nor dropout: `batch_norm=False, dropout_rate=0`.
 
   Attributes:
     widths: per-point widths (64, 128, 1024).
     head: hidden classifier widths (512, 256).
     num_classes: output logits (2: same / different identity).
-    dropout_rate: dropout on the last hidden layer (0.5).
+    dropout_rate: dropout on the last hidden layer (0.5; 0: none).
     input_transform: use the input T-Net.
+    batch_norm: batch norm everywhere (PointNet, T-Net, classifier).
   """
   widths: Sequence[int] = PAIR_WIDTHS
   head: Sequence[int] = PAIR_HEAD
   num_classes: int = 2
   dropout_rate: float = 0.5
   input_transform: bool = True
+  batch_norm: bool = True
 
   @nn.compact
   def __call__(self, first: jax.Array, second: jax.Array, *,
@@ -174,13 +197,14 @@ class PointNetPairClassifier(nn.Module):
       raise ValueError(f"pair shapes differ: {first.shape} vs {second.shape}")
     x = jnp.concatenate([first, second], axis=-1)
     out = PointNetEncoder(self.widths, input_transform=self.input_transform,
-                          name="pointnet")(
+                          batch_norm=self.batch_norm, name="pointnet")(
                               x, use_running_average=use_running_average)
     h = out.features
     for i, width in enumerate(self.head):
       h = nn.Dense(width, name=f"fc_{i}")(h)
-      if i == len(self.head) - 1:
+      if i == len(self.head) - 1 and self.dropout_rate > 0:
         h = nn.Dropout(self.dropout_rate)(h, deterministic=deterministic)
-      h = _batch_norm(f"fc_bn_{i}")(h, use_running_average=use_running_average)
+      h = _maybe_batch_norm(h, f"fc_bn_{i}", enabled=self.batch_norm,
+                            use_running_average=use_running_average)
       h = nn.relu(h)
     return nn.Dense(self.num_classes, name="logits")(h), out.transform

@@ -213,6 +213,10 @@ def upsampling(vertices: np.ndarray, kept: np.ndarray,
   kept = np.asarray(kept)
   coarse_faces = np.asarray(coarse_faces)
   v = vertices.shape[0]
+  if coarse_faces.ndim != 2 or coarse_faces.shape[0] == 0:
+    raise ValueError(
+        f"upsampling: the coarse mesh of {kept.shape[0]} vertices has no "
+        "triangles; decimate less (fewer levels or smaller factors)")
   tri = vertices[kept][coarse_faces]  # [F_c, 3, 3]
   num_tri = tri.shape[0]
   centroid = tri.mean(axis=1)

@@ -74,9 +74,10 @@ def test_examples_are_consistent_sequences():
   gen = onthefly.generator("synthface_meshes", "tiny")
   chunk = gen.chunk(0)
   for ex in chunk:
-    if ex["frame"] in (0, gen.config.num_frames - 1):
-      np.testing.assert_array_equal(ex["vertices"], ex["neutral"])
-      np.testing.assert_array_equal(ex["expression_weights"], 0.0)
+    # No frame is an exact neutral; each carries its sequence's expression.
+    assert np.abs(ex["vertices"] - ex["neutral"]).max() > 0
+    assert np.all(ex["expression_weights"] >= 0)
+    assert ex["expression_weights"].max() > 0
   np.testing.assert_array_equal(chunk[1]["neutral"], chunk[2]["neutral"])
   assert np.abs(chunk[1]["vertices"] - chunk[1]["neutral"]).max() > 0.5
 

@@ -134,3 +134,29 @@ def test_pair_classifier_uses_six_channels_and_dropout():
   with pytest.raises(ValueError, match="pair shapes differ"):
     model.apply(variables, a, b[:, :10], use_running_average=True,
                 deterministic=True)
+
+
+def test_pair_classifier_without_batch_norm_scores_each_pair_alone():
+  """The public code's default D_ID (no batch norm, no dropout): no
+  'batch_stats', and a pair's score does not depend on its batch-mates."""
+  model = pointnet.PointNetPairClassifier(widths=(16, 32), head=(16, 8),
+                                          dropout_rate=0.0, batch_norm=False)
+  a, b = _points((4, 30, 3), seed=10), _points((4, 30, 3), seed=11)
+  variables = model.init(jax.random.key(0), a, b, use_running_average=False,
+                         deterministic=False)
+  assert set(variables) == {"params"}
+  full, _ = model.apply(variables, a, b, use_running_average=False,
+                        deterministic=False)
+  alone, _ = model.apply(variables, a[1:2], b[1:2],
+                         use_running_average=False, deterministic=False)
+  np.testing.assert_allclose(full[1:2], alone, rtol=1e-5, atol=1e-6)
+  # With batch norm in training mode, batch-mates change the score.
+  bn = pointnet.PointNetPairClassifier(widths=(16, 32), head=(16, 8),
+                                       dropout_rate=0.0)
+  v_bn = bn.init(jax.random.key(0), a, b, use_running_average=False,
+                 deterministic=True)
+  full_bn, _ = bn.apply(v_bn, a, b, use_running_average=False,
+                        deterministic=True, mutable=["batch_stats"])[0]
+  half_bn, _ = bn.apply(v_bn, a[:2], b[:2], use_running_average=False,
+                        deterministic=True, mutable=["batch_stats"])[0]
+  assert np.abs(np.asarray(full_bn[:2] - half_bn)).max() > 1e-4

@@ -171,21 +171,6 @@ def test_symmetry_of_expressions(t1k, fns, subjects):
   assert np.abs(el[:, m] * flip - el).max() > 1.0
 
 
-def test_sequence_weights():
-  apex = expr.one_hot("high_smile", 0.8)
-  seq = np.asarray(expr.sequence_weights(apex, 9))
-  assert seq.shape == (9, K)
-  np.testing.assert_array_equal(seq[0], 0.0)
-  np.testing.assert_array_equal(seq[-1], 0.0)
-  np.testing.assert_allclose(seq[4], apex, atol=1e-6)
-  np.testing.assert_allclose(seq, seq[::-1], atol=1e-6)
-  t = np.arange(9) / 8.0
-  np.testing.assert_allclose(seq[:, expr.EXPRESSIONS.index("high_smile")],
-                             0.8 * np.sin(np.pi * t)**2, atol=1e-6)
-  with pytest.raises(ValueError):
-    expr.sequence_weights(apex, 1)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("resolution", ["2.5k", "5k"])
 def test_mesh_stays_valid_at_higher_resolutions(resolution):

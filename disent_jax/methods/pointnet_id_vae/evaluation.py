@@ -3,8 +3,10 @@
 Metrics (mm): E_rec (eq. 9) of the full reconstruction, E_dis (eq. 10) of
 the predicted identity shapes within a subject, AVD_neu of the predicted vs
 ground-truth neutral, each mean / std / median over test meshes; rank-1
-identification from identity codes (leave-one-out nearest neighbour, cosine);
-and the trivial baseline that predicts each input as its own neutral.
+identification from identity codes (leave-one-out nearest neighbour,
+cosine; and across expressions, excluding the probe's own sequence); and
+the baselines of `baselines.py` (input as neutral, mean face, PCA, ridge
+regressions) in the same metrics.
 """
 
 import pathlib
@@ -13,6 +15,7 @@ from typing import Any, Callable, Iterable, Mapping
 import ml_collections
 import numpy as np
 
+from disent_jax.methods.pointnet_id_vae import baselines as bl
 from disent_jax.metrics import mesh_errors
 from disent_jax.train import partitioning
 from disent_jax.viz import export
@@ -36,53 +39,108 @@ def collect(eval_step: Callable[..., Any], state: Any,
   return {k: np.concatenate(v) for k, v in parts.items()}
 
 
-def rank1_accuracy(codes: np.ndarray, subjects: np.ndarray) -> float:
+def rank1_accuracy(codes: np.ndarray, subjects: np.ndarray, *,
+                   groups: np.ndarray | None = None) -> float:
   """Leave-one-out rank-1 identification with cosine similarity.
 
   Args:
     codes: [N, D] identity codes.
     subjects: [N] labels.
+    groups: optional [N] labels (e.g. one per expression sequence) whose
+      other members are not candidates for a probe of the group: a probe
+      must be recognised from faces of other expressions, not from a
+      near-copy in its own sequence.
 
   Returns:
-    The fraction of examples whose nearest other example (by cosine) has
-    the same subject.
+    The fraction of probes whose nearest candidate (by cosine) has the same
+    subject, over probes that have a same-subject candidate at all.
   """
-  codes = np.asarray(codes, np.float64)
+  codes = np.asarray(codes, np.float64).reshape(len(codes), -1)
+  subjects = np.asarray(subjects)
   norms = np.linalg.norm(codes, axis=1, keepdims=True)
   unit = codes / np.maximum(norms, 1e-12)
   sim = unit @ unit.T
-  np.fill_diagonal(sim, -np.inf)
+  excluded = np.eye(len(codes), dtype=bool)
+  if groups is not None:
+    groups = np.asarray(groups)
+    excluded |= groups[:, None] == groups[None, :]
+  sim[excluded] = -np.inf
+  same = (subjects[:, None] == subjects[None, :]) & ~excluded
+  valid = same.any(axis=1)
+  if not valid.any():
+    return float("nan")
   nearest = np.argmax(sim, axis=1)
-  return float(np.mean(subjects[nearest] == subjects))
+  return float(np.mean((subjects[nearest] == subjects)[valid]))
 
 
-def metrics_from_predictions(p: Mapping[str, np.ndarray]
-                             ) -> dict[str, float]:
-  """Paper 002's table row plus baselines, from `collect`'s output."""
+def sequence_groups(subjects: np.ndarray, expressions: np.ndarray
+                    ) -> np.ndarray:
+  """[N] one label per (subject, expression) sequence."""
+  pairs = np.stack([np.asarray(subjects), np.asarray(expressions)], axis=1)
+  return np.unique(pairs, axis=0, return_inverse=True)[1].reshape(-1)
+
+
+def metrics_from_predictions(p: Mapping[str, np.ndarray], *,
+                             baselines: bl.Baselines | None = None,
+                             align: str | None = None) -> dict[str, float]:
+  """Paper 002's table row plus baselines, from `collect`'s output.
+
+  Args:
+    p: predictions ("face", "identity", "z_id", "z_exp") and labels
+      ("vertices", "neutral", "subject", "expression") of the test set.
+    baselines: fitted `Baselines` (None: only the input-as-neutral one,
+      which needs no fit).
+    align: rigid/similarity alignment before the errors (BU-3DFE: rigid).
+
+  Returns:
+    The model's E_rec, AVD_neu (all faces and non-neutral ones), E_dis,
+    rank-1 of its codes (leave-one-out and across expressions), and
+    `baseline_<name>/...` rows with `baseline_ratio/...` = baseline / model.
+  """
   out = mesh_errors.mesh_metrics(p["face"], p["vertices"],
                                  identity=p["identity"], neutral=p["neutral"],
-                                 subject_ids=p["subject"])
-  # The trivial baseline: each input face is its own neutral.
-  base = mesh_errors.mesh_metrics(p["vertices"], p["vertices"],
-                                  identity=p["vertices"],
-                                  neutral=p["neutral"],
-                                  subject_ids=p["subject"])
-  out.update({f"baseline_input_as_neutral/{k}": v for k, v in base.items()
-              if not k.startswith("E_rec")})
-  for k in ("AVD_neu/mean", "E_dis/mean"):
-    if out[k] > 0:
-      out[f"baseline_ratio/{k}"] = (
-          out[f"baseline_input_as_neutral/{k}"] / out[k])
+                                 subject_ids=p["subject"], align=align)
+  expressive = bl.expressive_mask(p["vertices"], p["neutral"])
+  out.update(bl.expressive_avd(p["identity"], p["neutral"], expressive,
+                               align=align))
+  if baselines is not None:
+    out.update(baselines.metrics(p, align=align))
+  else:
+    base = mesh_errors.mesh_metrics(p["vertices"], p["vertices"],
+                                    identity=p["vertices"],
+                                    neutral=p["neutral"],
+                                    subject_ids=p["subject"], align=align)
+    base.update(bl.expressive_avd(p["vertices"], p["neutral"], expressive,
+                                  align=align))
+    out.update({f"baseline_input_as_neutral/{k}": v for k, v in base.items()
+                if not k.startswith("E_rec")})
+  for k in ("AVD_neu/mean", "E_dis/mean", "AVD_neu_expressive/mean"):
+    ref = out.get(f"baseline_input_as_neutral/{k}")
+    if ref is not None and out.get(k, 0) > 0:
+      out[f"baseline_ratio/{k}"] = ref / out[k]
   out["rank1_identity_code"] = rank1_accuracy(p["z_id"], p["subject"])
   out["rank1_expression_code"] = rank1_accuracy(p["z_exp"], p["subject"])
+  if "expression" in p:
+    groups = sequence_groups(p["subject"], p["expression"])
+    out["rank1_identity_code/cross_expression"] = rank1_accuracy(
+        p["z_id"], p["subject"], groups=groups)
+    out["rank1_expression_code/cross_expression"] = rank1_accuracy(
+        p["z_exp"], p["subject"], groups=groups)
+    # The raw face as its own "code": recognition without a model.
+    out["baseline_input/rank1_cross_expression"] = rank1_accuracy(
+        np.asarray(p["vertices"]) - np.mean(p["vertices"], axis=0),
+        p["subject"], groups=groups)
   out["num_test_meshes"] = float(len(p["subject"]))
+  out["num_test_meshes_expressive"] = float(np.sum(expressive))
   return out
 
 
-def evaluate(eval_step, state, dataset, *, config: ml_collections.ConfigDict
-             ) -> dict[str, float]:
-  del config
-  return metrics_from_predictions(collect(eval_step, state, dataset))
+def evaluate(eval_step, state, dataset, *, config: ml_collections.ConfigDict,
+             baselines: bl.Baselines | None = None) -> dict[str, float]:
+  """`metrics_from_predictions` over a test dataset."""
+  align = config.get("eval_align", "") or None
+  return metrics_from_predictions(collect(eval_step, state, dataset),
+                                  baselines=baselines, align=align)
 
 
 def _cases(errors: np.ndarray) -> dict[str, int]:

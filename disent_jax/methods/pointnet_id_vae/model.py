@@ -10,6 +10,11 @@ from the normalised data mean face m:
   x     = x_id + x_exp                          (eq. 1)
 
 with a the constant `output_scale` (1 in the paper).
+
+The encoder is the paper's PointNet (`encoder_type="pointnet"`) or, as a
+listed deviation, a CoMA-style Chebyshev encoder over the registered
+topology (`encoder_type="chebconv"`, `nn.mesh_autoencoder.MeshEncoder`),
+which sees which vertex is which instead of max-pooling over a set.
 """
 
 from typing import NamedTuple, Sequence
@@ -19,7 +24,12 @@ import jax
 import jax.numpy as jnp
 
 from disent_jax.nn import heads
+from disent_jax.nn import mesh_autoencoder
 from disent_jax.nn import pointnet
+from disent_jax.ops import graph
+from disent_jax.ops import hierarchy
+
+ENCODERS = ("pointnet", "chebconv")
 
 
 class Encoding(NamedTuple):
@@ -48,6 +58,12 @@ class IdExpVAE(nn.Module):
     output_scale: a constant multiplying both decoders' outputs; the data's
       RMS offset from the mean face puts the outputs in the data's units
       at initialisation (1: the paper's plain Linear output).
+    encoder_type: "pointnet" (the paper) or "chebconv" (a deviation).
+    cheb_operators: the Chebyshev encoder's per-level operators (fine to
+      coarse; `hierarchy.hierarchy_operators`).
+    cheb_down: its per-level down-samplings.
+    cheb_filters: its conv widths per level.
+    cheb_order: its Chebyshev order K.
   """
   num_vertices: int
   id_latent: int
@@ -56,10 +72,23 @@ class IdExpVAE(nn.Module):
   decoder_hidden: Sequence[int] = (256,)
   input_transform: bool = False
   output_scale: float = 1.0
+  encoder_type: str = "pointnet"
+  cheb_operators: Sequence[graph.GraphOperator] = ()
+  cheb_down: Sequence[hierarchy.Sampling] = ()
+  cheb_filters: Sequence[int] = mesh_autoencoder.COMA_ENCODER_FILTERS
+  cheb_order: int = 6
 
   def setup(self):
-    self.encoder = pointnet.PointNetEncoder(
-        tuple(self.widths), input_transform=self.input_transform)
+    if self.encoder_type not in ENCODERS:
+      raise ValueError(f"encoder_type={self.encoder_type!r}: expected one "
+                       f"of {ENCODERS}")
+    if self.encoder_type == "pointnet":
+      self.encoder = pointnet.PointNetEncoder(
+          tuple(self.widths), input_transform=self.input_transform)
+    else:
+      self.encoder = mesh_autoencoder.MeshEncoder(
+          operators=tuple(self.cheb_operators), down=tuple(self.cheb_down),
+          filters=tuple(self.cheb_filters), K=self.cheb_order, latent=None)
     self.id_head = heads.GaussianHead(self.id_latent)
     self.exp_head = heads.GaussianHead(self.exp_latent)
     self.id_decoder = heads.MLP(tuple(self.decoder_hidden) +
@@ -74,7 +103,10 @@ class IdExpVAE(nn.Module):
     the samples are reparameterised draws from the 'latent' rng stream;
     otherwise running averages and posterior means are used.
     """
-    features = self.encoder(points, use_running_average=not train).features
+    if self.encoder_type == "pointnet":
+      features = self.encoder(points, use_running_average=not train).features
+    else:
+      features = self.encoder(points)
     return Encoding(self.id_head(features, deterministic=not train),
                     self.exp_head(features, deterministic=not train))
 
@@ -100,13 +132,16 @@ class IdentityDiscriminator(nn.Module):
   """D_ID: is a (face, candidate neutral) pair of one identity? (6 channels).
 
   PointNet with a 6 x 6 input T-Net, per-point widths 64, 128, 1024,
-  max-pool, fully connected 512 -> 256 -> 1 with dropout 0.5. Returns the
+  max-pool, fully connected 512 -> 256 -> 2; with `batch_norm` (the public
+  code's `use_bn=True`) batch norm everywhere and dropout 0.5 on the last
+  hidden layer, without it (the public code's default) neither. Returns the
   logit of "same identity".
   """
   widths: Sequence[int] = pointnet.PAIR_WIDTHS
   head: Sequence[int] = pointnet.PAIR_HEAD
-  dropout_rate: float = 0.5
+  dropout_rate: float = 0.0
   input_transform: bool = True
+  batch_norm: bool = False
 
   @nn.compact
   def __call__(self, face: jax.Array, candidate: jax.Array, *,
@@ -115,7 +150,8 @@ class IdentityDiscriminator(nn.Module):
     logits, transform = pointnet.PointNetPairClassifier(
         tuple(self.widths), tuple(self.head), num_classes=2,
         dropout_rate=self.dropout_rate,
-        input_transform=self.input_transform, name="classifier")(
+        input_transform=self.input_transform, batch_norm=self.batch_norm,
+        name="classifier")(
             face, candidate, use_running_average=not train,
             deterministic=not train)
     # Two-class logits (different, same) -> one "same" logit.
