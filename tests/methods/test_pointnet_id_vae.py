@@ -104,7 +104,8 @@ def test_runlocal_trains_both_phases_and_reports(runlocal):
   rows = [json.loads(r) for r in rows]
   assert rows[-1]["recon"] > 0 and rows[-1]["d_loss"] > 0
   figs = sorted(p.name for p in (workdir / "figures").glob("*.png"))
-  assert figs == ["case_average.png", "case_best.png", "case_worst.png"]
+  assert figs == ["baselines.png", "case_average.png", "case_best.png",
+                  "case_worst.png"]
   assert (workdir / "figures" / "case_best_identity.ply").exists()
   assert "AVD_neu" in (workdir / "report.md").read_text()
 

@@ -143,6 +143,53 @@ def evaluate(eval_step, state, dataset, *, config: ml_collections.ConfigDict,
                                   baselines=baselines, align=align)
 
 
+# (metric, title) and (metrics prefix, label) of the baseline chart.
+_CHART_METRICS = (("E_rec/mean", "E_rec"), ("AVD_neu/mean", "AVD_neu"),
+                  ("AVD_neu_expressive/mean", "AVD_neu, non-neutral"),
+                  ("E_dis/mean", "E_dis"))
+_CHART_ROWS = (("", "model"), ("baseline_input_as_neutral/",
+                               "input as neutral"),
+               ("baseline_mean_face/", "mean face"),
+               ("baseline_pca/", "PCA"),
+               ("baseline_ridge_neutral/", "ridge → GT neutral"),
+               ("baseline_ridge_subject_mean/", "ridge → subject mean"))
+
+
+def baseline_chart(metrics: Mapping[str, float], path: str) -> str:
+  """Bars of the model's E_rec / AVD_neu / E_dis beside each baseline's.
+
+  Args:
+    metrics: `metrics_from_predictions`'s output.
+    path: the PNG to write.
+
+  Returns:
+    `path`.
+  """
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, axes = plt.subplots(1, len(_CHART_METRICS),
+                           figsize=(3.2 * len(_CHART_METRICS), 3.2))
+  for ax, (key, title) in zip(axes, _CHART_METRICS):
+    names, values = [], []
+    for prefix, label in _CHART_ROWS:
+      value = metrics.get(prefix + key)
+      if value is not None and np.isfinite(value):
+        names.append(label)
+        values.append(value)
+    colors = ["tab:red" if n == "model" else "tab:gray" for n in names]
+    ax.barh(names[::-1], values[::-1], color=colors[::-1])
+    for i, v in enumerate(values[::-1]):
+      ax.text(v, i, f" {v:.2f}", va="center", fontsize=7)
+    ax.set_title(f"{title} (mm)", fontsize=9)
+    ax.tick_params(labelsize=7)
+    ax.set_xlim(0, max(values + [1e-3]) * 1.3)
+  fig.tight_layout()
+  fig.savefig(path, dpi=110)
+  plt.close(fig)
+  return path
+
+
 def _cases(errors: np.ndarray) -> dict[str, int]:
   order = np.argsort(errors)
   return {"best": int(order[0]), "average": int(order[len(order) // 2]),
@@ -151,12 +198,14 @@ def _cases(errors: np.ndarray) -> dict[str, int]:
 
 def figures(eval_step, state, test_source, faces: np.ndarray, workdir: str,
             *, config: ml_collections.ConfigDict,
+            metrics: Mapping[str, float] | None = None,
             max_examples: int = 256) -> dict[str, str]:
-  """The paper's Fig. 5-10 layout for best / average / worst test cases.
+  """The model against its baselines, and the paper's Fig. 5-10 layout for
+  best / average / worst test cases.
 
   For each case: a row of ground truth (full face | neutral | expression),
   a row of predictions, and a row of per-vertex error heat maps; also
-  `.ply` files of the predictions and an expression-transfer grid.
+  `.ply` files of the predictions.
   """
   n = min(len(test_source), max_examples)
   items = [test_source[i] for i in range(n)]
@@ -171,6 +220,9 @@ def figures(eval_step, state, test_source, faces: np.ndarray, workdir: str,
   mean_face = batch["neutral"].mean(axis=0)
   avd = np.asarray(mesh_errors.mesh_error(pred["identity"], batch["neutral"]))
   paths = {}
+  if metrics:
+    paths["Model and baselines (test set)"] = baseline_chart(
+        metrics, str(out_dir / "baselines.png"))
   for name, i in _cases(avd).items():
     gt_exp = mean_face + (batch["vertices"][i] - batch["neutral"][i])
     pr_exp = mean_face + pred["expression"][i]

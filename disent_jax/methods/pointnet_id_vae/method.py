@@ -164,7 +164,7 @@ def build(config: ml_collections.ConfigDict) -> Method:
 
   def report(state, metrics, workdir) -> dict[str, str]:
     return evaluation.figures(eval_step, state, s.sources.test, s.faces,
-                              workdir, config=config)
+                              workdir, config=config, metrics=metrics)
 
   apps = {
       "transfer_expression": functools.partial(

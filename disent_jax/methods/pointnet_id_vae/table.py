@@ -3,8 +3,8 @@
 `aggregate` turns the `metrics.json` of each run (written by the harness
 evaluation) into one row per setting with the mean and standard deviation
 over seeds; `markdown` lays the rows out like the paper's Table IV, with the
-trivial baseline (every input taken as its own neutral) and the ratios to
-it. `scripts/pointnet_id_vae_table4.py` runs the settings and calls both.
+baselines (`baselines.py`: input as its own neutral, mean face, PCA, ridge
+regressions) and the ratios to the input-as-neutral one. `scripts/pointnet_id_vae_table4.py` runs the settings and calls both.
 """
 
 import json
@@ -53,6 +53,16 @@ COLUMNS = (
     ("E_rec/median", "E_rec median"),
 )
 BASELINE = "baseline_input_as_neutral/"
+# Every baseline row of the table: (metrics prefix, label).
+BASELINES = (
+    (BASELINE, "baseline: input as its own neutral"),
+    ("baseline_mean_face/", "baseline: mean face"),
+    ("baseline_pca/", "baseline: PCA, k = both latents"),
+    ("baseline_ridge_neutral/", "baseline: ridge face → GT neutral "
+     "(+ne-gt analogue)"),
+    ("baseline_ridge_subject_mean/", "baseline: ridge face → subject mean "
+     "(−ne-gt analogue)"),
+)
 RATIOS = (("AVD_neu/mean", "AVD_neu"), ("E_dis/mean", "E_dis"))
 
 
@@ -111,9 +121,9 @@ def aggregate(runs: Mapping[Setting, Mapping[int, Mapping[str, float]]]
       continue
     seeds = tuple(sorted(per_seed))
     keys = [k for k, _ in COLUMNS]
-    # The baseline's columns (it has no E_rec), where every run reports them.
-    keys += [BASELINE + k for k, _ in COLUMNS
-             if all(BASELINE + k in per_seed[s] for s in seeds)]
+    # The baselines' columns, where every run reports them.
+    keys += [prefix + k for prefix, _ in BASELINES for k, _ in COLUMNS
+             if all(prefix + k in per_seed[s] for s in seeds)]
     stats = {}
     for k in keys:
       stats[k] = _mean_std([per_seed[s][k] for s in seeds])
@@ -157,14 +167,18 @@ def markdown(rows: Sequence[Row]) -> str:
       cells.append(cell)
     cells += [_cell(r.stats["ratio/" + k], 2) + "×" for k, _ in RATIOS]
     lines.append("| " + " | ".join(cells) + " |")
-  # The baseline depends on the test data only: the same for every run.
+  # Baselines depend on the data only: the same for every run of a seed
+  # (shown: their mean over the first row's seeds).
   base = rows[0].stats
-  cells = ["baseline: input as its own neutral", "—"]
-  for k, _ in COLUMNS:
-    key = BASELINE + k
-    cells.append(f"{base[key][0]:.3f}" if key in base else "—")
-  cells += ["1×", "1×"]
-  lines.append("| " + " | ".join(cells) + " |")
+  for prefix, label in BASELINES:
+    if not any(prefix + k in base for k, _ in COLUMNS):
+      continue
+    cells = [label, "—"]
+    for k, _ in COLUMNS:
+      key = prefix + k
+      cells.append(f"{base[key][0]:.3f}" if key in base else "—")
+    cells += ["1×", "1×"] if prefix == BASELINE else ["", ""]
+    lines.append("| " + " | ".join(cells) + " |")
   return "\n".join(lines) + "\n"
 
 
