@@ -84,6 +84,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.disc_pretrain_steps = pretrain_steps
   c.progress_metrics = ("loss", "recon", "d_accuracy")
   c.use_discriminator = v.id_dis
+  # Align each prediction to its ground truth before the errors: the public
+  # code aligns rigidly on BU-3DFE ("rigid", "similarity" or "": none).
+  c.eval_align = "rigid" if v.dataset == "bu3dfe" else ""
 
   c.data = ml_collections.ConfigDict()
   c.data.name = v.dataset

@@ -6,7 +6,8 @@ runs of this script; each point is a name and `--config.*` overrides:
     python scripts/pointnet_id_vae_sweep.py --root=runs/sweep_encoder \
         --variant=id_dis=False \
         --point="pointnet:" \
-        --point="chebconv:--config.model.encoder=chebconv"
+        --point="chebconv:--config.model.encoder=chebconv" \
+        --common="--config.total_steps=1000"
     python scripts/pointnet_id_vae_sweep.py --root=runs/sweep_lambda3 \
         --point="l3_5e-4:" --point="l3_5e-2:--config.loss.adversarial=5e-2"
 
@@ -98,8 +99,11 @@ def main(argv: list[str] | None = None) -> int:
                  help="config variant string for every point")
   p.add_argument("--point", action="append", required=True,
                  help="NAME:[--config.key=value ...] (repeatable)")
+  p.add_argument("--common", default="",
+                 help="overrides for every point, before its own")
   args = p.parse_args(argv)
-  points = [parse_point(t) for t in args.point]
+  points = [(name, args.common.split() + overrides)
+            for name, overrides in (parse_point(t) for t in args.point)]
   rows = {}
   for name, overrides in points:
     row = run_point(args.root, name, overrides, args.variant)
