@@ -56,6 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     curves = read_curves(run, metrics)
     for ax, m in zip(axes[0], metrics):
       steps, values = curves[m]
+      if m in log:  # Zeros (e.g. padding before a phase starts) off a log axis.
+        kept = [(s, v) for s, v in zip(steps, values) if v > 0]
+        steps, values = [s for s, _ in kept], [v for _, v in kept]
       if steps:
         ax.plot(steps, values, label=run.name, linewidth=1)
   for ax, m in zip(axes[0], metrics):
