@@ -54,7 +54,7 @@ def loss_fn(params, meshes, key):
   return losses.reconstruction.mse(recon, meshes) + 1e-3 * kl, recon
 
 
-optimizer = optax.adam(1e-2)
+optimizer = optax.adam(3e-3)
 opt_state = optimizer.init(params)
 
 
