@@ -12,7 +12,6 @@ from disent_jax.methods.pointnet_id_vae import method as method_lib
 from disent_jax.methods.pointnet_id_vae import model as model_lib
 from disent_jax.methods.pointnet_id_vae import objective
 from disent_jax.train import loop
-from disent_jax.train.method import DataContext
 
 from testutil.harness import load_config
 

@@ -21,8 +21,10 @@ from testutil.harness import load_config
 @pytest.fixture(scope="module")
 def parts():
   config = load_config("pointnet_id_vae", "runlocal,exp_prior=True")
-  setup = method_lib._Setup(config)  # pylint: disable=protected-access
-  vae, disc = method_lib._networks(setup, config.model)  # pylint: disable=protected-access
+  # pylint: disable=protected-access
+  setup = method_lib._Setup(config)
+  vae, disc = method_lib._networks(setup, config.model)
+  # pylint: enable=protected-access
   vae_tx = method_lib.optimizer(1e-3, weight_decay=1e-4, decay_rate=1.0,
                                 decay_every_steps=1)
   disc_tx = method_lib.optimizer(1e-3, weight_decay=0.0, decay_rate=1.0,

@@ -15,8 +15,9 @@ get?", in the metrics of the table (mm):
     analogue; AVD_neu, E_dis).
 
 Regressions are fitted on the centred faces' principal subspace (thin SVD
-of at most `max_examples` training faces, through the Gram matrix); the ridge strength is chosen
-on training subjects held out from the fit. Host-only numpy.
+of at most `max_examples` training faces, through the Gram matrix); the
+ridge strength is chosen on training subjects held out from the fit.
+Host-only numpy.
 """
 
 import dataclasses

@@ -4,7 +4,8 @@
 evaluation) into one row per setting with the mean and standard deviation
 over seeds; `markdown` lays the rows out like the paper's Table IV, with the
 baselines (`baselines.py`: input as its own neutral, mean face, PCA, ridge
-regressions) and the ratios to the input-as-neutral one. `scripts/pointnet_id_vae_table4.py` runs the settings and calls both.
+regressions) and the ratios to the input-as-neutral one.
+`scripts/pointnet_id_vae_table4.py` runs the settings and calls both.
 """
 
 import json
