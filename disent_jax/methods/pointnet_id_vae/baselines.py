@@ -226,21 +226,31 @@ class Baselines:
     """`baseline_<name>/<metric>` for test "vertices", "neutral",
     "subject" (and AVD_neu on non-neutral faces, `AVD_neu_expressive`)."""
     out = {}
-    expressive = expressive_mask(test["vertices"], test["neutral"])
     for name, pred in self.predictions(test["vertices"]).items():
-      row = mesh_errors.mesh_metrics(
-          pred.get("face", test["vertices"]), test["vertices"],
-          identity=pred.get("identity"), neutral=test["neutral"],
-          subject_ids=test["subject"], align=align)
-      if "face" not in pred:  # The input itself: E_rec is 0 by definition.
-        row = {k: v for k, v in row.items() if not k.startswith("E_rec")}
-      if "identity" in pred:
-        row.update(expressive_avd(pred["identity"], test["neutral"],
-                                  expressive, align=align))
-      else:
-        row = {k: v for k, v in row.items() if k.startswith("E_rec")}
-      out.update({f"baseline_{name}/{k}": v for k, v in row.items()})
+      out.update(prediction_metrics(name, pred, test, align=align))
     return out
+
+
+def prediction_metrics(name: str, pred: Mapping[str, np.ndarray],
+                       test: Mapping[str, np.ndarray], *,
+                       align: str | None = None) -> dict[str, float]:
+  """`baseline_<name>/<metric>` of one baseline's "face" and/or "identity"
+  [N, V, 3] against test "vertices", "neutral" and "subject": E_rec only
+  with a face, AVD_neu (all and non-neutral faces) and E_dis only with an
+  identity."""
+  row = mesh_errors.mesh_metrics(
+      pred.get("face", test["vertices"]), test["vertices"],
+      identity=pred.get("identity"), neutral=test["neutral"],
+      subject_ids=test["subject"], align=align)
+  if "face" not in pred:  # The input itself: E_rec is 0 by definition.
+    row = {k: v for k, v in row.items() if not k.startswith("E_rec")}
+  if "identity" in pred:
+    row.update(expressive_avd(
+        pred["identity"], test["neutral"],
+        expressive_mask(test["vertices"], test["neutral"]), align=align))
+  else:
+    row = {k: v for k, v in row.items() if k.startswith("E_rec")}
+  return {f"baseline_{name}/{k}": v for k, v in row.items()}
 
 
 def expressive_mask(vertices: np.ndarray, neutral: np.ndarray, *,

@@ -105,15 +105,10 @@ def metrics_from_predictions(p: Mapping[str, np.ndarray], *,
                                align=align))
   if baselines is not None:
     out.update(baselines.metrics(p, align=align))
-  else:
-    base = mesh_errors.mesh_metrics(p["vertices"], p["vertices"],
-                                    identity=p["vertices"],
-                                    neutral=p["neutral"],
-                                    subject_ids=p["subject"], align=align)
-    base.update(bl.expressive_avd(p["vertices"], p["neutral"], expressive,
-                                  align=align))
-    out.update({f"baseline_input_as_neutral/{k}": v for k, v in base.items()
-                if not k.startswith("E_rec")})
+  else:  # The one baseline that needs no fit.
+    out.update(bl.prediction_metrics("input_as_neutral",
+                                     {"identity": p["vertices"]}, p,
+                                     align=align))
   for k in ("AVD_neu/mean", "E_dis/mean", "AVD_neu_expressive/mean"):
     ref = out.get(f"baseline_input_as_neutral/{k}")
     if ref is not None and out.get(k, 0) > 0:
