@@ -74,6 +74,7 @@ setuptools.setup(
         "console_scripts": [
             "disent-jax-train=disent_jax.cli.train:run",
             "disent-jax-eval=disent_jax.cli.eval:run",
+            "disent-jax-cache-meshes=disent_jax.cli.cache_meshes:run",
         ],
     },
 )

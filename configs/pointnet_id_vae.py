@@ -108,7 +108,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
                         require_neutral=True, scale=1.0, cache_size=64),
   }.get(v.dataset, {}))
   # Array cache of a real dataset (readers.load_cached; "": read the mesh
-  # files every time). Pre-build: python -m disent_jax.data.readers.cache.
+  # files every time). Pre-build: python launch/cache_meshes.py.
   c.data.cache_dir = ""
   c.data.stats_examples = 2000  # Meshes used for the mean face.
   # Normalised unit in mm (0: the mean face's RMS radius, ~66 mm on

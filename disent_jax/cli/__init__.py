@@ -1,1 +1,2 @@
-"""Command-line entry points (absl): `disent-jax-train`, `disent-jax-eval`."""
+"""Command-line entry points: `disent-jax-train`, `disent-jax-eval` (absl)
+and `disent-jax-cache-meshes` (argparse)."""

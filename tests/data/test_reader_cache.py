@@ -4,11 +4,14 @@ import importlib.util
 import os
 import pathlib
 import pickle
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from data import test_readers as fixtures
+from disent_jax.cli import cache_meshes
 from disent_jax.data import pipeline
 from disent_jax.data import readers
 from disent_jax.data.readers import cache
@@ -214,16 +217,27 @@ def test_command_line_builds_both_splits(roots, tmp_path, capsys):
           f"--cache_dir={tmp_path}",
           '--reader_kwargs={"num_vertices": 42, "protocol": "identity", '
           '"test_subjects": ["FaceTalk_B"]}', "--num_workers=2"]
-  assert cache.main(argv) == 0
+  assert cache_meshes.main(argv) == 0
   out = capsys.readouterr().out
   assert "train: 61 meshes" in out and "test: 61 meshes" in out
   assert len(list(tmp_path.glob("coma-*"))) == 2
-  with pytest.raises(SystemExit):
-    cache.main(["--dataset=coma", f"--root={roots}",
-                f"--cache_dir={tmp_path}", "--reader_kwargs=[1]"])
+  for bad in ("[1]", "{not json"):
+    with pytest.raises(SystemExit):
+      cache_meshes.main(["--dataset=coma", f"--root={roots}",
+                         f"--cache_dir={tmp_path}", f"--reader_kwargs={bad}"])
+  assert "reader_kwargs" in capsys.readouterr().err
   with pytest.raises(TypeError, match="load_coma.*protocl"):
     cache.load_cached("coma", roots / "coma", cache_dir=tmp_path,
                       reader_kwargs={"protocl": "identity"})
+
+
+def test_launcher_runs_without_warnings():
+  repo = pathlib.Path(__file__).resolve().parents[2]
+  done = subprocess.run(
+      [sys.executable, "-W", "error", "launch/cache_meshes.py", "--help"],
+      cwd=repo, capture_output=True, text=True, timeout=120, check=False)
+  assert done.returncode == 0, done.stderr
+  assert "--reader_kwargs" in done.stdout and not done.stderr
 
 
 def test_fingerprint_covers_paths_sizes_and_times(tmp_path):

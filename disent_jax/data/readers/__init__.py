@@ -12,7 +12,7 @@ neutral conventions.
   facescape.load_facescape  FaceScape TU OBJ models, decimated to 4547.
   cache.load_cached       any of them through an on-disk array cache
                           (parse the files once, then memory-mapped .npy;
-                          `python -m disent_jax.data.readers.cache`).
+                          `python launch/cache_meshes.py`).
 
 The parsers never enter the Python compiler, so sources are safe to read
 from grain's reader threads (and pickle for its worker processes).

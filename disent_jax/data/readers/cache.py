@@ -1,6 +1,6 @@
 r"""An on-disk array cache of a mesh reader: parse the files once, then memmap.
 
-    python -m disent_jax.data.readers.cache --dataset=coma \
+    python launch/cache_meshes.py --dataset=coma \
         --root=/data/COMA --cache_dir=/data/cache [--splits=train,test] \
         [--reader_kwargs='{"protocol": "identity"}']
 
@@ -48,7 +48,6 @@ ms per mesh once, opening it 10 ms.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import concurrent.futures
 import hashlib
@@ -58,9 +57,8 @@ import logging
 import os
 import pathlib
 import shutil
-import sys
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 import tqdm
@@ -445,35 +443,3 @@ def load_cached(dataset: str, root: PathLike, *, split: str = "train",
                        num_workers=num_workers, progress=progress)
   _prune_superseded(cache_dir, prefix, description, directory.name)
   return cached
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-  """Builds (or verifies) the caches of a dataset's splits."""
-  parser = argparse.ArgumentParser(
-      prog="python -m disent_jax.data.readers.cache",
-      description="Converts a mesh dataset into an on-disk array cache.")
-  parser.add_argument("--dataset", required=True, choices=sorted(DATASETS))
-  parser.add_argument("--root", required=True, help="the dataset directory")
-  parser.add_argument("--cache_dir", required=True)
-  parser.add_argument("--splits", default="train,test",
-                      help="comma-separated: train, test, all")
-  parser.add_argument("--reader_kwargs", default="{}",
-                      help="JSON object of reader arguments, e.g. "
-                           "'{\"protocol\": \"identity\"}' (use the same "
-                           "as the training config's data.reader_kwargs)")
-  parser.add_argument("--num_workers", type=int, default=None)
-  args = parser.parse_args(argv)
-  kwargs = json.loads(args.reader_kwargs)
-  if not isinstance(kwargs, dict):
-    parser.error("--reader_kwargs must be a JSON object")
-  for split in (s.strip() for s in args.splits.split(",") if s.strip()):
-    source = load_cached(args.dataset, args.root, split=split,
-                         cache_dir=args.cache_dir, reader_kwargs=kwargs,
-                         num_workers=args.num_workers)
-    print(f"{split}: {len(source)} meshes, {source.manifest['num_neutrals']} "
-          f"neutrals, V={source.num_vertices} -> {source.directory}")
-  return 0
-
-
-if __name__ == "__main__":
-  sys.exit(main())
