@@ -44,9 +44,12 @@ def _env(threads: int) -> dict[str, str]:
 
 
 def run_all(root: pathlib.Path, seeds: list[int], variant: str, jobs: int,
-            threads: int, overrides: list[str]) -> list[str]:
-  """Trains every unfinished run; returns the directories that failed."""
-  todo = [(s, seed) for s in table.SETTINGS for seed in seeds
+            threads: int, overrides: list[str],
+            settings: tuple[table.Setting, ...] = table.SETTINGS
+            ) -> list[str]:
+  """Trains every unfinished run, seed by seed (all settings of the first
+  seed come first); returns the directories that failed."""
+  todo = [(s, seed) for seed in seeds for s in settings
           if not (table.run_dir(root, s, seed) / "metrics.json").is_file()]
   running: list[tuple[subprocess.Popen, pathlib.Path, float]] = []
   failed = []
@@ -88,6 +91,9 @@ def main() -> int:
                       help="Trainings at once.")
   parser.add_argument("--threads", type=int, default=0,
                       help="CPU threads per training (0: XLA's default).")
+  parser.add_argument("--settings", nargs="+", default=None,
+                      choices=[s.slug for s in table.SETTINGS],
+                      help="Train only these settings (default: all four).")
   parser.add_argument("--table_only", action="store_true")
   parser.add_argument("overrides", nargs="*",
                       help="Extra flags for every run, e.g. "
@@ -96,7 +102,9 @@ def main() -> int:
   root = pathlib.Path(args.root)
   failed = [] if args.table_only else run_all(
       root, args.seeds, args.variant, max(1, args.jobs), args.threads,
-      args.overrides)
+      args.overrides,
+      tuple(s for s in table.SETTINGS
+            if args.settings is None or s.slug in args.settings))
   runs, missing = table.collect(root, args.seeds)
   if not runs:
     print(f"no finished runs under {root}", file=sys.stderr)

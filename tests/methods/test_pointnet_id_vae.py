@@ -1,5 +1,8 @@
 """Paper 002 method: losses, pairing, metrics, and a runlocal run."""
 
+import importlib.util
+import pathlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -140,6 +143,29 @@ def test_applications(runlocal):
   with pytest.raises(ValueError, match="factor"):
     apps["interpolate"](result.state, a, b, factor="pose")
   assert jax.tree.leaves(result.state)
+
+
+def test_identity_scores_and_the_discriminator_probe(runlocal):
+  config, method, _, result = runlocal
+  spec = importlib.util.spec_from_file_location(
+      "probe_disc", pathlib.Path(__file__).resolve().parents[2] / "scripts" /
+      "pointnet_id_vae_probe_disc.py")
+  probe_disc = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(probe_disc)
+  sources = data_lib.make_sources(config)
+  x = np.stack([sources.test[i]["vertices"] for i in range(3)])
+  p = method.applications["identity_scores"](result.state, x, x[::-1])
+  assert p.shape == (3,) and np.all((p > 0) & (p < 1))
+  mean = np.mean([sources.train[i]["vertices"] for i in range(8)], axis=0)
+  out = probe_disc.probe(method, result.state, sources.test, mean,
+                         max_examples=5, batch=2)
+  assert tuple(out) == probe_disc.KINDS
+  assert out["GT neutral"]["dist_to_neutral_mm"] == 0.0
+  one = method.applications["identity_scores"](
+      result.state, x[:1], sources.test[0]["neutral"][None])
+  assert all(0 <= r["p_same"] <= 1 for r in out.values())
+  assert np.isfinite(float(one[0]))
+  assert "| GT neutral |" in probe_disc.markdown(out, "t")
 
 
 def test_output_scale_multiplies_both_decoders():

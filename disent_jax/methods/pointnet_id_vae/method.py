@@ -172,6 +172,9 @@ def build(config: ml_collections.ConfigDict) -> Method:
       "interpolate": functools.partial(_interpolate, vae=vae, frame=s.frame),
       "encode": functools.partial(_encode, vae=vae, frame=s.frame),
   }
+  if use_disc:
+    apps["identity_scores"] = functools.partial(_identity_scores, disc=disc,
+                                                frame=s.frame)
   return Method(name="pointnet_id_vae", init=init, train_step=train_step,
                 eval_step=eval_step, evaluate=evaluate, data=data,
                 report=report, applications=apps)
@@ -204,6 +207,18 @@ def _encode(state, vertices: jax.Array, *, vae, frame) -> tuple[jax.Array,
   enc = vae.apply(_variables(state), frame.normalize(jnp.asarray(vertices)),
                   train=False, method=model_lib.IdExpVAE.encode)
   return enc.identity.mean, enc.expression.mean
+
+
+def _identity_scores(state, faces: jax.Array, candidates: jax.Array, *,
+                     disc, frame) -> jax.Array:
+  """D_ID's probability [B] that each pair of faces [B, V, 3] (mm) shares
+  an identity (inference mode)."""
+  d_vars = steps_lib.variables(state["params"]["disc"],
+                               state["batch_stats"].get("disc", {}))
+  logits, _ = disc.apply(d_vars, frame.normalize(jnp.asarray(faces)),
+                         frame.normalize(jnp.asarray(candidates)),
+                         train=False)
+  return jax.nn.sigmoid(logits)
 
 
 def _decode(state, z_id, z_exp, *, vae, frame) -> jax.Array:

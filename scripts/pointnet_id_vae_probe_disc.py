@@ -1,0 +1,144 @@
+r"""What D_ID of a trained pointnet_id_vae run calls "the same identity".
+
+    python scripts/pointnet_id_vae_probe_disc.py \
+        --config=configs/pointnet_id_vae.py --workdir=runs/pointnet_id_vae \
+        [--split=test] [--max_examples=480]
+
+Restores the newest checkpoint of WORKDIR (pass the run's --config and any
+--config.* overrides that change the data or the networks) and scores each
+face X of the split against candidates of known kind:
+
+  same-subject scan   another face of X's subject (D_ID's real pairs)
+  GT neutral          X's ground-truth neutral (never shown to D_ID)
+  predicted neutral   the VAE's X_id (D_ID's fake pairs)
+  reconstruction      the VAE's full output X_id + X_exp
+  X itself            the identical face
+  other-subject scan  a face of another subject (pre-training negatives)
+  mean face           the training mean face
+
+A D_ID that judges identity scores the first two high and the last two
+low; one that flags decoded meshes scores the predicted neutral and the
+reconstruction low whatever their identity. Prints a markdown table
+(mean probability of "same identity", fraction above 1/2, and the mean
+distance of the candidate from X's GT neutral in mm) and writes it to
+WORKDIR/disc_probe_<split>.{md,json}.
+"""
+
+import json
+import pathlib
+import sys
+from typing import Sequence
+
+from absl import app
+from absl import flags
+import jax
+import numpy as np
+
+from disent_jax.cli import common
+from disent_jax.methods.pointnet_id_vae import data as data_lib
+from disent_jax.train import checkpointing
+from disent_jax.train import partitioning
+from disent_jax.train import state as state_lib
+
+_SPLIT = flags.DEFINE_enum("split", "test", ["train", "test"],
+                           "Which faces to probe.")
+_MAX = flags.DEFINE_integer("max_examples", 480,
+                            "Probe at most this many faces (evenly spaced).")
+_BATCH = flags.DEFINE_integer("probe_batch", 32, "Faces per D_ID call.")
+
+KINDS = ("same-subject scan", "GT neutral", "predicted neutral",
+         "reconstruction", "X itself", "other-subject scan", "mean face")
+
+
+def restore(config, method, workdir: str):
+  """The newest checkpoint of `workdir` as a state (on one process)."""
+  mesh = partitioning.make_mesh(config.mesh.shape, config.mesh.axes)
+  ckpt = checkpointing.Checkpointer(workdir, keep=config.keep_checkpoints,
+                                    async_save=False)
+  try:
+    steps = ckpt.all_steps()
+    if not steps:
+      raise FileNotFoundError(f"No checkpoints in {ckpt.directory}")
+    example = state_lib.example_batch(config, method, mesh)
+    abstract, _ = state_lib.abstract_state(config, method, mesh, example)
+    return ckpt.restore_state(steps[-1], abstract), steps[-1]
+  finally:
+    ckpt.close()
+
+
+def probe(method, state, source, mean_face: np.ndarray, *, max_examples: int,
+          batch: int, seed: int = 0) -> dict[str, dict[str, float]]:
+  """D_ID's scores of every candidate kind over `source`'s faces.
+
+  Returns:
+    {kind: {"p_same": mean probability, "above_half": fraction > 0.5,
+    "dist_to_neutral_mm": mean per-vertex distance of the candidate from
+    the face's GT neutral}}.
+  """
+  scores = method.applications["identity_scores"]
+  paired = data_lib.PairedSource(source, seed=seed)
+  n = min(len(paired), max_examples)
+  idx = np.unique(np.linspace(0, len(paired) - 1, n).round().astype(int))
+  out = {k: {"p": [], "d": []} for k in KINDS}
+  for start in range(0, len(idx), batch):
+    rows = [paired[int(i)] for i in idx[start:start + batch]]
+    x = np.stack([r["vertices"] for r in rows]).astype(np.float32)
+    neutral = np.stack([r["neutral"] for r in rows]).astype(np.float32)
+    pred = method.eval_step(state, {"vertices": x})
+    candidates = {
+        "same-subject scan": np.stack([r["same_vertices"] for r in rows]),
+        "GT neutral": neutral,
+        "predicted neutral": np.asarray(pred["identity"]),
+        "reconstruction": np.asarray(pred["face"]),
+        "X itself": x,
+        "other-subject scan": np.stack([r["other_vertices"] for r in rows]),
+        "mean face": np.broadcast_to(mean_face, x.shape),
+    }
+    for kind, cand in candidates.items():
+      cand = np.asarray(cand, np.float32)
+      out[kind]["p"].append(np.asarray(scores(state, x, cand)))
+      out[kind]["d"].append(
+          np.linalg.norm(cand - neutral, axis=-1).mean(axis=-1))
+  result = {}
+  for kind, v in out.items():
+    p, d = np.concatenate(v["p"]), np.concatenate(v["d"])
+    result[kind] = {"p_same": float(p.mean()),
+                    "above_half": float((p > 0.5).mean()),
+                    "dist_to_neutral_mm": float(d.mean())}
+  return result
+
+
+def markdown(result: dict[str, dict[str, float]], title: str) -> str:
+  lines = [f"D_ID probe: {title}", "",
+           "| candidate | P(same identity) | fraction > 0.5 | "
+           "distance to GT neutral (mm) |", "|---|---:|---:|---:|"]
+  for kind, r in result.items():
+    lines.append(f"| {kind} | {r['p_same']:.3f} | {r['above_half']:.3f} | "
+                 f"{r['dist_to_neutral_mm']:.3f} |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str]) -> None:
+  config, method = common.setup(argv)
+  if "identity_scores" not in method.applications:
+    sys.exit("This run has no D_ID (use_discriminator is off).")
+  workdir = common.WORKDIR.value
+  state, step = restore(config, method, workdir)
+  sources = data_lib.make_sources(config)
+  split = sources.test if _SPLIT.value == "test" else sources.train
+  mean, _, _ = data_lib.normalization(
+      sources.train, max_examples=config.data.stats_examples)
+  result = probe(method, state, split, np.asarray(mean, np.float32),
+                 max_examples=_MAX.value, batch=_BATCH.value,
+                 seed=config.seed)
+  text = markdown(result, f"{workdir}, step {step}, {_SPLIT.value} split")
+  print(text)
+  base = pathlib.Path(workdir) / f"disc_probe_{_SPLIT.value}"
+  base.with_suffix(".md").write_text(text)
+  base.with_suffix(".json").write_text(json.dumps(
+      {"step": step, "split": _SPLIT.value, "result": result}, indent=1))
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config", "workdir"])
+  app.run(main, flags_parser=common.parse_flags)
