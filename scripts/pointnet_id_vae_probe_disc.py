@@ -18,15 +18,20 @@ face X of the split against candidates of known kind:
 
 A D_ID that judges identity scores the first two high and the last two
 low; one that flags decoded meshes scores the predicted neutral and the
-reconstruction low whatever their identity. Prints a markdown table
+reconstruction low whatever their identity (runs without D_ID get only
+the second table). Prints a markdown table
 (mean probability of "same identity", fraction above 1/2, and the mean
 distance of the candidate from X's GT neutral in mm) and writes it to
 WORKDIR/disc_probe_<split>.{md,json}.
+
+A second table says where the predicted neutrals' error (AVD_neu) comes
+from: a bias shared by every face (the split's mean error field), a
+shrinkage of the identity towards the mean face (the least-squares factor
+alpha of the predicted identity offsets on the true ones), or neither.
 """
 
 import json
 import pathlib
-import sys
 from typing import Sequence
 
 from absl import app
@@ -67,24 +72,28 @@ def restore(config, method, workdir: str):
 
 
 def probe(method, state, source, mean_face: np.ndarray, *, max_examples: int,
-          batch: int, seed: int = 0) -> dict[str, dict[str, float]]:
+          batch: int, seed: int = 0
+          ) -> tuple[dict[str, dict[str, float]], dict[str, float]]:
   """D_ID's scores of every candidate kind over `source`'s faces.
 
   Returns:
-    {kind: {"p_same": mean probability, "above_half": fraction > 0.5,
+    ({kind: {"p_same": mean probability, "above_half": fraction > 0.5,
     "dist_to_neutral_mm": mean per-vertex distance of the candidate from
-    the face's GT neutral}}.
+    the face's GT neutral}}, `neutral_error` of the predicted neutrals).
   """
-  scores = method.applications["identity_scores"]
+  scores = method.applications.get("identity_scores")  # None: no D_ID.
   paired = data_lib.PairedSource(source, seed=seed)
   n = min(len(paired), max_examples)
   idx = np.unique(np.linspace(0, len(paired) - 1, n).round().astype(int))
   out = {k: {"p": [], "d": []} for k in KINDS}
+  identities, neutrals = [], []
   for start in range(0, len(idx), batch):
     rows = [paired[int(i)] for i in idx[start:start + batch]]
     x = np.stack([r["vertices"] for r in rows]).astype(np.float32)
     neutral = np.stack([r["neutral"] for r in rows]).astype(np.float32)
     pred = method.eval_step(state, {"vertices": x})
+    identities.append(np.asarray(pred["identity"]))
+    neutrals.append(neutral)
     candidates = {
         "same-subject scan": np.stack([r["same_vertices"] for r in rows]),
         "GT neutral": neutral,
@@ -95,48 +104,97 @@ def probe(method, state, source, mean_face: np.ndarray, *, max_examples: int,
         "mean face": np.broadcast_to(mean_face, x.shape),
     }
     for kind, cand in candidates.items():
+      if scores is None:
+        break
       cand = np.asarray(cand, np.float32)
       out[kind]["p"].append(np.asarray(scores(state, x, cand)))
       out[kind]["d"].append(
           np.linalg.norm(cand - neutral, axis=-1).mean(axis=-1))
   result = {}
   for kind, v in out.items():
+    if not v["p"]:
+      continue
     p, d = np.concatenate(v["p"]), np.concatenate(v["d"])
     result[kind] = {"p_same": float(p.mean()),
                     "above_half": float((p > 0.5).mean()),
                     "dist_to_neutral_mm": float(d.mean())}
-  return result
+  error = neutral_error(np.concatenate(identities), np.concatenate(neutrals),
+                        mean_face)
+  return result, error
 
 
-def markdown(result: dict[str, dict[str, float]], title: str) -> str:
-  lines = [f"D_ID probe: {title}", "",
-           "| candidate | P(same identity) | fraction > 0.5 | "
-           "distance to GT neutral (mm) |", "|---|---:|---:|---:|"]
+def neutral_error(identity: np.ndarray, neutral: np.ndarray,
+                  mean_face: np.ndarray) -> dict[str, float]:
+  """Splits the predicted neutrals' error into bias, shrinkage and rest.
+
+  Args:
+    identity: [N, V, 3] predicted neutrals (mm).
+    neutral: [N, V, 3] ground-truth neutrals (mm).
+    mean_face: [V, 3] the training mean face (mm).
+
+  Returns:
+    "AVD_neu": the mean per-vertex distance |identity - neutral|;
+    "bias_norm": the mean per-vertex norm of the mean error field b;
+    "AVD_neu_minus_bias": the AVD of identity - b;
+    "alpha": the least-squares factor of (identity - b - m) on
+    (neutral - m) (1: no shrinkage, 0: the mean face);
+    "AVD_neu_minus_bias_and_shrinkage": the AVD of identity - b against
+    m + alpha (neutral - m), the part neither explains.
+  """
+  identity = np.asarray(identity, np.float64)
+  neutral = np.asarray(neutral, np.float64)
+  m = np.asarray(mean_face, np.float64)
+  avd = lambda e: float(np.linalg.norm(e, axis=-1).mean())
+  err = identity - neutral
+  bias = err.mean(axis=0)
+  pred_off = identity - bias - m
+  true_off = neutral - m
+  alpha = float(np.sum(pred_off * true_off) /
+                max(np.sum(true_off * true_off), 1e-12))
+  return {"AVD_neu": avd(err), "bias_norm": avd(bias),
+          "AVD_neu_minus_bias": avd(err - bias), "alpha": alpha,
+          "AVD_neu_minus_bias_and_shrinkage": avd(pred_off - alpha * true_off)}
+
+
+def markdown(result: dict[str, dict[str, float]], title: str,
+             error: dict[str, float] | None = None) -> str:
+  lines = [f"D_ID probe: {title}" + ("" if result else " (no D_ID)"), ""]
+  if result:
+    lines += ["| candidate | P(same identity) | fraction > 0.5 | "
+              "distance to GT neutral (mm) |", "|---|---:|---:|---:|"]
   for kind, r in result.items():
     lines.append(f"| {kind} | {r['p_same']:.3f} | {r['above_half']:.3f} | "
                  f"{r['dist_to_neutral_mm']:.3f} |")
+  if error:
+    lines += ["", "Where the predicted neutrals' error comes from (mm; "
+              "alpha: 1 = no shrinkage, 0 = the mean face):",
+              "", "| AVD_neu | bias norm | AVD_neu − bias | alpha | "
+              "AVD_neu − bias − shrinkage |", "|---:|---:|---:|---:|---:|",
+              f"| {error['AVD_neu']:.3f} | {error['bias_norm']:.3f} | "
+              f"{error['AVD_neu_minus_bias']:.3f} | {error['alpha']:.3f} | "
+              f"{error['AVD_neu_minus_bias_and_shrinkage']:.3f} |"]
   return "\n".join(lines) + "\n"
 
 
 def main(argv: Sequence[str]) -> None:
   config, method = common.setup(argv)
-  if "identity_scores" not in method.applications:
-    sys.exit("This run has no D_ID (use_discriminator is off).")
   workdir = common.WORKDIR.value
   state, step = restore(config, method, workdir)
   sources = data_lib.make_sources(config)
   split = sources.test if _SPLIT.value == "test" else sources.train
   mean, _, _ = data_lib.normalization(
       sources.train, max_examples=config.data.stats_examples)
-  result = probe(method, state, split, np.asarray(mean, np.float32),
+  result, error = probe(method, state, split, np.asarray(mean, np.float32),
                  max_examples=_MAX.value, batch=_BATCH.value,
                  seed=config.seed)
-  text = markdown(result, f"{workdir}, step {step}, {_SPLIT.value} split")
+  text = markdown(result, f"{workdir}, step {step}, {_SPLIT.value} split",
+                  error)
   print(text)
   base = pathlib.Path(workdir) / f"disc_probe_{_SPLIT.value}"
   base.with_suffix(".md").write_text(text)
   base.with_suffix(".json").write_text(json.dumps(
-      {"step": step, "split": _SPLIT.value, "result": result}, indent=1))
+      {"step": step, "split": _SPLIT.value, "result": result,
+       "neutral_error": error}, indent=1))
 
 
 if __name__ == "__main__":

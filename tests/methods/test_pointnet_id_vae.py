@@ -1,5 +1,6 @@
 """Paper 002 method: losses, pairing, metrics, and a runlocal run."""
 
+import functools
 import importlib.util
 import pathlib
 
@@ -145,27 +146,57 @@ def test_applications(runlocal):
   assert jax.tree.leaves(result.state)
 
 
-def test_identity_scores_and_the_discriminator_probe(runlocal):
-  config, method, _, result = runlocal
+@functools.cache
+def _probe_script():
+  """scripts/pointnet_id_vae_probe_disc.py as a module (loaded once: it
+  defines absl flags)."""
   spec = importlib.util.spec_from_file_location(
       "probe_disc", pathlib.Path(__file__).resolve().parents[2] / "scripts" /
       "pointnet_id_vae_probe_disc.py")
-  probe_disc = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(probe_disc)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def test_identity_scores_and_the_discriminator_probe(runlocal):
+  config, method, _, result = runlocal
+  probe_disc = _probe_script()
   sources = data_lib.make_sources(config)
   x = np.stack([sources.test[i]["vertices"] for i in range(3)])
   p = method.applications["identity_scores"](result.state, x, x[::-1])
   assert p.shape == (3,) and np.all((p > 0) & (p < 1))
   mean = np.mean([sources.train[i]["vertices"] for i in range(8)], axis=0)
-  out = probe_disc.probe(method, result.state, sources.test, mean,
-                         max_examples=5, batch=2)
+  out, error = probe_disc.probe(method, result.state, sources.test, mean,
+                                max_examples=5, batch=2)
+  assert np.isfinite(error["alpha"])
   assert tuple(out) == probe_disc.KINDS
   assert out["GT neutral"]["dist_to_neutral_mm"] == 0.0
   one = method.applications["identity_scores"](
       result.state, x[:1], sources.test[0]["neutral"][None])
   assert all(0 <= r["p_same"] <= 1 for r in out.values())
   assert np.isfinite(float(one[0]))
-  assert "| GT neutral |" in probe_disc.markdown(out, "t")
+  assert "| GT neutral |" in probe_disc.markdown(out, "t", error)
+
+
+def test_neutral_error_splits_bias_and_shrinkage():
+  probe_disc = _probe_script()
+  rng = np.random.default_rng(0)
+  mean = rng.normal(size=(7, 3))
+  neutral = mean + rng.normal(size=(20, 7, 3))
+  bias = rng.normal(size=(7, 3))
+  pred = mean + 0.4 * (neutral - mean) + bias
+  e = probe_disc.neutral_error(pred, neutral, mean)
+  want_bias = bias - 0.6 * (neutral - mean).mean(axis=0)
+  np.testing.assert_allclose(
+      e["bias_norm"], np.linalg.norm(want_bias, axis=-1).mean(), rtol=1e-9)
+  np.testing.assert_allclose(
+      e["AVD_neu"], np.linalg.norm(pred - neutral, axis=-1).mean(), rtol=1e-9)
+  # Bias and shrinkage explain the whole error up to the centring of the
+  # shrunk offsets (alpha is fitted after removing the mean error).
+  assert abs(e["alpha"] - 0.4) < 0.1
+  assert e["AVD_neu_minus_bias_and_shrinkage"] < 0.2 * e["AVD_neu"]
+  exact = probe_disc.neutral_error(neutral, neutral, mean)
+  assert exact["AVD_neu"] == 0 and exact["alpha"] == 1.0
 
 
 def test_output_scale_multiplies_both_decoders():
