@@ -151,6 +151,9 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.disc_head = (512, 256)
   c.model.disc_tnet = True  # D_ID's 6 x 6 input T-Net.
   c.model.disc_batch_norm = False
+  # D_ID's real candidate in joint training: "scan" (the paper) or
+  # "decoded" (the VAE's reconstruction of the same-subject scan).
+  c.model.disc_real = "scan"
   c.model.dropout = 0.0
 
   kl_id, kl_exp, lap, ne_factor = _REFERENCE_WEIGHTS[v.dataset]

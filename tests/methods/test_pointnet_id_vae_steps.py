@@ -150,6 +150,41 @@ def test_train_step_switches_phase_at_the_pretrain_count(parts):
   assert float(m1["recon"]) == 0.0 and float(m2["recon"]) > 0
 
 
+def test_decoded_real_pairs_are_reconstructions_of_the_partner(parts):
+  """disc_real="decoded": D_ID's update equals one on (X, VAE(X')) vs
+  (X, X_id), with the VAE before the step; "scan" uses X' itself."""
+  p = parts
+  frame = p["setup"].frame
+  weights = objective.Weights.from_config(p["config"].loss)
+  key = jax.random.key(3)
+  common = dict(vae=p["vae"], disc=p["disc"], vae_tx=p["vae_tx"],
+                disc_tx=p["disc_tx"], weights=weights, frame=frame,
+                steps_per_epoch=10.0, kl_anneal_epochs=0.0, tnet_weight=0.0)
+  decoded, _ = steps.joint_step(p["state"], p["batch"], key,
+                                disc_real="decoded", **common)
+  scan, _ = steps.joint_step(p["state"], p["batch"], key, **common)
+  assert _same(decoded["params"]["vae"], scan["params"]["vae"])
+  assert not _same(decoded["params"]["disc"], scan["params"]["disc"])
+  # The same D update by hand.
+  k_vae, k_disc = jax.random.split(key)
+  epoch_kl = jnp.float32(1.0)
+  _, (_, x_id, _) = steps.vae_loss(
+      p["state"]["params"]["vae"], p["state"], p["batch"], k_vae, epoch_kl,
+      vae=p["vae"], disc=p["disc"], weights=weights, frame=frame)
+  partner = frame.normalize(p["batch"]["same_vertices"])
+  recon = steps.reconstruct(p["state"], partner, vae=p["vae"], frame=frame)
+  want, _, _, _ = steps.disc_update(
+      p["state"], frame.normalize(p["batch"]["vertices"]), recon, x_id,
+      k_disc, disc=p["disc"], tx=p["disc_tx"], tnet_weight=0.0)
+  for a, b in zip(jax.tree.leaves(decoded["params"]["disc"]),
+                  jax.tree.leaves(want)):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  # The reconstruction is the model's output, not the partner itself.
+  assert float(jnp.max(jnp.abs(recon - partner))) > 1e-3
+  with pytest.raises(ValueError, match="disc_real"):
+    steps.joint_step(p["state"], p["batch"], key, disc_real="both", **common)
+
+
 @pytest.mark.parametrize("encoder", ["pointnet", "chebconv"])
 def test_a_small_config_learns(tmp_path, encoder):
   """After 400 VAE steps on 36 SynthFace subjects, unseen-subject E_rec is

@@ -124,7 +124,8 @@ def build(config: ml_collections.ConfigDict) -> Method:
   joint = functools.partial(
       steps_lib.joint_step, vae=vae, disc=disc, vae_tx=vae_tx, disc_tx=disc_tx,
       weights=weights, frame=s.frame, steps_per_epoch=s.steps_per_epoch,
-      kl_anneal_epochs=config.loss.kl_anneal_epochs, tnet_weight=tnet_weight)
+      kl_anneal_epochs=config.loss.kl_anneal_epochs, tnet_weight=tnet_weight,
+      disc_real=config.model.get("disc_real", "scan"))
   pretrain = None
   if use_disc:
     pretrain = functools.partial(steps_lib.pretrain_step, disc=disc,

@@ -242,6 +242,17 @@ def vae_loss(params: Any, state: State, batch: Batch, key: jax.Array,
   return total, (upd.get("batch_stats", {}), x_id, terms)
 
 
+def reconstruct(state: State, x: jax.Array, *, vae: model_lib.IdExpVAE,
+                frame: Frame) -> jax.Array:
+  """The VAE's reconstruction [B, V, 3] of normalised faces x (inference
+  mode: running statistics, posterior means; no gradient)."""
+  _, id_off, exp_off = vae.apply(
+      variables(state["params"]["vae"], state["batch_stats"].get("vae", {})),
+      x, train=False)
+  return jax.lax.stop_gradient(jnp.asarray(frame.mean_face) + id_off +
+                               exp_off)
+
+
 def joint_step(state: State, batch: Batch, key: jax.Array, *,
                vae: model_lib.IdExpVAE,
                disc: model_lib.IdentityDiscriminator | None,
@@ -249,8 +260,18 @@ def joint_step(state: State, batch: Batch, key: jax.Array, *,
                disc_tx: optax.GradientTransformation | None,
                weights: objective.Weights, frame: Frame,
                steps_per_epoch: float, kl_anneal_epochs: float,
-               tnet_weight: float) -> tuple[State, Metrics]:
-  """A VAE step (eq. 7), then a D_ID step on its prediction (eq. 6/8)."""
+               tnet_weight: float, disc_real: str = "scan"
+               ) -> tuple[State, Metrics]:
+  """A VAE step (eq. 7), then a D_ID step on its prediction (eq. 6/8).
+
+  `disc_real` is D_ID's real candidate: "scan" (the paper: another face of
+  the subject) or "decoded" (the VAE's reconstruction of that face, with
+  the parameters before this step, so that real and fake candidates are
+  both decoded meshes).
+  """
+  if disc_real not in ("scan", "decoded"):
+    raise ValueError(f"disc_real={disc_real!r}: expected 'scan' or "
+                     "'decoded'")
   k_vae, k_disc = jax.random.split(key)
   epoch = state["step"].astype(jnp.float32) / steps_per_epoch
   kl_factor = probabilistic.linear_decay(epoch, duration=kl_anneal_epochs)
@@ -268,10 +289,12 @@ def joint_step(state: State, batch: Batch, key: jax.Array, *,
   opt = {**state["opt_state"], "vae": vae_opt}
   if disc is not None:
     x = frame.normalize(batch["vertices"])
+    real = frame.normalize(batch["same_vertices"])
+    if disc_real == "decoded":
+      real = reconstruct(state, real, vae=vae, frame=frame)
     d_params, d_stats, d_opt, d_metrics = disc_update(
-        state, x, frame.normalize(batch["same_vertices"]),
-        jax.lax.stop_gradient(x_id), k_disc, disc=disc, tx=disc_tx,
-        tnet_weight=tnet_weight)
+        state, x, real, jax.lax.stop_gradient(x_id), k_disc, disc=disc,
+        tx=disc_tx, tnet_weight=tnet_weight)
     params["disc"] = d_params
     stats = _with_stats(stats, "disc", d_stats)
     opt["disc"] = d_opt
