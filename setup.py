@@ -54,6 +54,7 @@ _EXTRAS = {
     "parity": [
         "torch==2.13.0",
         "torch-geometric>=2.6,<2.9",
+        "embreex>=4.4,<5",
     ],
 }
 
