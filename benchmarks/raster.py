@@ -1,9 +1,20 @@
 """Rasterizer throughput versus triangle count and resolution.
 
-Runs `disent_jax.ops.raster.rasterize` side by side with a brute-force
-all-pixels x all-triangles JAX rasterizer (same conventions, same outputs)
-on closed latitude-longitude spheres that fill most of the image, and
-checks that both produce the same triangle ids.
+Runs `disent_jax.ops.raster.rasterize` side by side with
+
+  * trimesh ray casting with embree (`embreex`, from the `[parity]` extra):
+    one orthographic ray per pixel centre along +z (towards larger z, away
+    from the camera), first hit only, giving coverage, depth and triangle
+    ids -- the CPU tool a user would otherwise pick. Its scene and BVH are
+    built once, outside the timed region, and the build time is reported
+    in the case name; rows also report how the outputs agree. Skipped with
+    a message when embreex is not importable.
+  * a brute-force all-pixels x all-triangles JAX rasterizer (same
+    conventions, same outputs), a sanity baseline rather than a peer,
+
+on closed latitude-longitude spheres that fill most of the image and (full
+runs) a SynthFace neutral face turned by 30 degrees, so that the nose hides
+part of a cheek.
 
   python -m benchmarks.raster [--quick] [--out FILE]
 """
@@ -12,15 +23,20 @@ import functools
 import math
 import statistics
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 from jax import lax
 import jax.numpy as jnp
 import numpy as np
+import trimesh
 
 from benchmarks import common
 from disent_jax.ops import raster
+from disent_jax.synthface import world as sf_world
+
+EMBREE_PEER = "embree (trimesh)"
+BRUTE_PEER = "brute-force JAX (sanity baseline)"
 
 
 def sphere_mesh(num_faces: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -54,6 +70,159 @@ def sphere_mesh(num_faces: int, size: int) -> tuple[np.ndarray, np.ndarray]:
   centre = size / 2
   verts = pts * 0.45 * size + np.array([centre, centre, 0.0])
   return verts.astype(np.float32), np.asarray(faces, np.int32)
+
+
+@functools.lru_cache(maxsize=None)
+def _neutral_face() -> tuple[np.ndarray, np.ndarray]:
+  """Model-frame vertices [V, 3] and faces [F, 3] of a SynthFace neutral."""
+  world = sf_world.world("5k")
+  vertices = world.neutral(world.identity(0, 0))
+  return np.asarray(vertices, np.float64), np.asarray(world.faces, np.int64)
+
+
+def face_mesh(size: int, subdivisions: int = 0
+              ) -> tuple[np.ndarray, np.ndarray]:
+  """A SynthFace neutral face (5k template), turned 30 degrees about y.
+
+  The turn makes the nose hide part of a cheek, so the z-test matters.
+
+  Args:
+    size: image size; the larger side of the face's screen bounding box is
+      0.9 * size, centred.
+    subdivisions: how many times every triangle is split into 4 (trimesh
+      midpoint subdivision).
+
+  Returns:
+    vertices [V, 3] float32 in screen space (the convention of
+    `camera.weak_perspective_screen`: y down, smaller z nearer), faces
+    [F, 3] int32 (F = 9580 * 4**subdivisions).
+  """
+  vertices, faces = _neutral_face()
+  for _ in range(subdivisions):
+    vertices, faces = trimesh.remesh.subdivide(vertices, faces)
+  yaw = np.deg2rad(30.0)
+  rotation = np.array([[np.cos(yaw), 0.0, np.sin(yaw)], [0.0, 1.0, 0.0],
+                       [-np.sin(yaw), 0.0, np.cos(yaw)]])
+  points = (vertices @ rotation.T) * np.array([1.0, -1.0, -1.0])
+  lo, hi = points.min(0), points.max(0)
+  scale = 0.9 * size / np.max(hi[:2] - lo[:2])
+  screen = (points - (lo + hi) / 2) * scale + np.array([size / 2, size / 2,
+                                                        0.0])
+  return screen.astype(np.float32), np.asarray(faces, np.int32)
+
+
+def import_embree() -> Any:
+  """trimesh's embree ray caster module `trimesh.ray.ray_pyembree`, or None.
+
+  None when `embreex` (the `[parity]` extra) is not importable.
+  """
+  try:
+    import embreex  # pylint: disable=g-import-not-at-top,unused-import
+    from trimesh.ray import ray_pyembree  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return ray_pyembree
+
+
+class RayHits(NamedTuple):
+  """Per-pixel first hits of `EmbreeCaster` (numpy).
+
+  Attributes:
+    triangle_id: [H, W] int64 index into the faces, -1 where no hit.
+    depth: [H, W] float64 z of the hit point, +inf where no hit.
+    mask: [H, W] bool, True where the ray hit the mesh.
+  """
+  triangle_id: np.ndarray
+  depth: np.ndarray
+  mask: np.ndarray
+
+
+class EmbreeCaster:
+  """Orthographic first-hit ray casting with trimesh and embree.
+
+  One ray per pixel centre (j + 0.5, i + 0.5), starting in front of the
+  mesh (1 below its smallest z) and pointing along +z, so the first hit is
+  the nearest surface in `raster.rasterize`'s convention (smaller z nearer)
+  and its location gives the depth. Embree hits both windings, like
+  `rasterize` without `cull_backfaces`.
+
+  The constructor builds the trimesh mesh, the embree scene and its BVH
+  (forced by casting one ray, which also caches the face planes trimesh
+  uses for hit locations) and the ray arrays; `build_s` is the time of the
+  first three. Each call then casts all the rays.
+  """
+
+  def __init__(self, vertices: np.ndarray, faces: np.ndarray, *,
+               height: int, width: int):
+    """Builds the caster.
+
+    Args:
+      vertices: [V, 3] screen-space vertices.
+      faces: [F, 3] int vertex indices.
+      height: image height.
+      width: image width.
+
+    Raises:
+      ImportError: when embreex is not installed.
+    """
+    ray_pyembree = import_embree()
+    if ray_pyembree is None:
+      raise ImportError("embreex is not installed (pip install embreex)")
+    start = time.perf_counter()
+    mesh = trimesh.Trimesh(np.asarray(vertices, np.float64),
+                           np.asarray(faces, np.int64), process=False,
+                           validate=False)
+    self._intersector = ray_pyembree.RayMeshIntersector(mesh)
+    z0 = float(mesh.vertices[:, 2].min()) - 1.0
+    self._intersector.intersects_location(
+        [[0.0, 0.0, z0]], [[0.0, 0.0, 1.0]], multiple_hits=False)
+    self.build_s = time.perf_counter() - start
+    px, py = np.meshgrid(np.arange(width) + 0.5, np.arange(height) + 0.5)
+    self._origins = np.stack([px.ravel(), py.ravel(),
+                              np.full(px.size, z0)], -1)
+    self._directions = np.tile([0.0, 0.0, 1.0], (px.size, 1))
+    self._shape = (height, width)
+
+  def __call__(self) -> RayHits:
+    """Casts one ray per pixel centre; returns [H, W] `RayHits`."""
+    locations, ray_ids, tri_ids = self._intersector.intersects_location(
+        self._origins, self._directions, multiple_hits=False)
+    num = self._origins.shape[0]
+    triangle_id = np.full(num, -1, np.int64)
+    triangle_id[ray_ids] = tri_ids
+    depth = np.full(num, np.inf)
+    depth[ray_ids] = locations[:, 2]
+    return RayHits(triangle_id=triangle_id.reshape(self._shape),
+                   depth=depth.reshape(self._shape),
+                   mask=triangle_id.reshape(self._shape) >= 0)
+
+
+def agreement(fragments: raster.Fragments, hits: RayHits) -> dict[str, float]:
+  """How `rasterize`'s output agrees with ray casting.
+
+  Args:
+    fragments: `rasterize` output for an [H, W] image.
+    hits: `EmbreeCaster` output for the same mesh and image.
+
+  Returns:
+    coverage_iou: |both covered| / |either covered|.
+    id_match: fraction of the pixels covered by both with the same
+      triangle id.
+    depth_abs_max, depth_abs_mean: |depth difference| over the pixels
+      covered by both (screen z units, pixels for the benchmark meshes).
+  """
+  ours_mask = np.asarray(fragments.mask)
+  both = ours_mask & hits.mask
+  either = ours_mask | hits.mask
+  ids = np.asarray(fragments.triangle_id)[both] == hits.triangle_id[both]
+  dz = np.abs(np.asarray(fragments.depth, np.float64)[both]
+              - hits.depth[both])
+  return {
+      "coverage_iou": float(both.sum() / max(either.sum(), 1)),
+      "id_match": float(ids.mean()) if ids.size else 1.0,
+      "depth_abs_max": float(dz.max()) if dz.size else 0.0,
+      "depth_abs_mean": float(dz.mean()) if dz.size else 0.0,
+  }
 
 
 def brute_force_rasterize(vertices: jax.Array, faces: jax.Array, *,
@@ -140,47 +309,105 @@ def interleaved_medians(fns: Sequence[Callable[[], Any]], *,
   return [statistics.median(t) for t in times]
 
 
+class _Case(NamedTuple):
+  """One rasterization case: a mesh, an image size and its comparisons."""
+  mesh: str  # "sphere" or "face"
+  size: int
+  faces: int  # sphere: approximate triangle count; face: subdivisions
+  brute: bool  # compare with the brute-force sanity baseline
+  embree: bool  # compare with embree ray casting
+
+
+def _cases(quick: bool) -> list[_Case]:
+  if quick:
+    return [_Case("sphere", 64, 2_000, True, True),
+            _Case("sphere", 64, 4_000, True, True)]
+  spheres = [(128, 5_000), (128, 10_000), (128, 20_000), (128, 40_000),
+             (64, 10_000), (256, 10_000), (256, 20_000), (256, 50_000)]
+  return ([_Case("sphere", size, target, True,
+                 size >= 128 and target >= 10_000)
+           for size, target in spheres]
+          + [_Case("face", 128, 0, False, True),
+             _Case("face", 256, 0, False, True),
+             _Case("face", 256, 1, False, True)])
+
+
+def _embree_record(name: str, ours_s: float, caster: EmbreeCaster,
+                   peer_s: float, agree: dict[str, float]) -> dict[str, Any]:
+  """An embree row: build time and agreement in the case name and JSON."""
+  case = (f"{name} (embree build {1e3 * caster.build_s:.1f} ms; coverage "
+          f"IoU {agree['coverage_iou']:.4f}, ids {agree['id_match']:.2%}, "
+          f"max depth diff {agree['depth_abs_max']:.1e})")
+  rec = common.record(case, ours_s, EMBREE_PEER, peer_s)
+  rec["peer_build_s"] = caster.build_s
+  rec["agreement"] = agree
+  return rec
+
+
 def main(argv=None) -> None:
   args = common.parse_args("raster", argv)
-  if args.quick:
-    cases = [(64, 2_000), (64, 4_000)]
-    repeats, brute_repeats = 3, 1
-  else:
-    cases = [(128, 5_000), (128, 10_000), (128, 20_000), (128, 40_000),
-             (64, 10_000), (256, 10_000), (256, 20_000), (256, 50_000)]
-    repeats, brute_repeats = 50, 1
-  ours_fns, brute_times, names, face_counts = [], [], [], []
-  for size, target in cases:
-    verts, faces = sphere_mesh(target, size)
-    verts, faces = jnp.asarray(verts), jnp.asarray(faces)
+  cases = _cases(args.quick)
+  repeats, brute_repeats = (3, 1) if args.quick else (50, 1)
+  ray_pyembree = import_embree()
+  if ray_pyembree is None:
+    print("embreex is not importable (pip install embreex, or the [parity] "
+          "extra): skipping the embree (trimesh) rows", flush=True)
+  ours_fns, names, face_counts = [], [], []
+  brute_times = {}  # case index -> seconds
+  casters, agreements = {}, {}  # case index -> EmbreeCaster, agreement
+  for k, case in enumerate(cases):
+    if case.mesh == "sphere":
+      verts, faces = sphere_mesh(case.faces, case.size)
+    else:
+      verts, faces = face_mesh(case.size, case.faces)
+    size = case.size
+    verts_j, faces_j = jnp.asarray(verts), jnp.asarray(faces)
     # Compiled ahead of time, so no timed call includes compilation.
     ours = jax.jit(functools.partial(
         raster.rasterize, height=size, width=size)).lower(
-            verts, faces).compile()
-    brute = jax.jit(functools.partial(
-        brute_force_rasterize, height=size, width=size)).lower(
-            verts, faces).compile()
-    a, b = ours(verts, faces), brute(verts, faces)
-    agree = float(jnp.mean(a.triangle_id == b.triangle_id))
-    if agree < 0.999:
-      raise AssertionError(
-          f"rasterizers disagree on {1 - agree:.2%} of the pixels")
-    brute_times.append(common.time_fn(lambda: brute(verts, faces), warmup=0,
-                                      repeats=brute_repeats))
-    ours_fns.append(functools.partial(ours, verts, faces))
-    names.append(f"rasterize {size}px F={faces.shape[0]}")
+            verts_j, faces_j).compile()
+    frags = ours(verts_j, faces_j)
+    names.append(f"rasterize {size}px F={faces.shape[0]}"
+                 + ("" if case.mesh == "sphere" else " face"))
     face_counts.append(faces.shape[0])
-    print(names[-1], f"brute force {brute_times[-1]:.3f} s", flush=True)
-  # Our cases take milliseconds: time them round-robin so that load from
-  # other processes on the machine affects all of them alike.
-  ours_times = interleaved_medians(ours_fns, repeats=repeats)
-  records = [common.record(name, t, "brute-force JAX", tb)
-             for name, t, tb in zip(names, ours_times, brute_times)]
+    ours_fns.append(functools.partial(ours, verts_j, faces_j))
+    if case.brute:
+      brute = jax.jit(functools.partial(
+          brute_force_rasterize, height=size, width=size)).lower(
+              verts_j, faces_j).compile()
+      agree = float(jnp.mean(frags.triangle_id
+                             == brute(verts_j, faces_j).triangle_id))
+      if agree < 0.999:
+        raise AssertionError(
+            f"rasterizers disagree on {1 - agree:.2%} of the pixels")
+      brute_times[k] = common.time_fn(lambda: brute(verts_j, faces_j),
+                                      warmup=0, repeats=brute_repeats)
+      print(names[-1], f"brute force {brute_times[k]:.3f} s", flush=True)
+    if case.embree and ray_pyembree is not None:
+      casters[k] = EmbreeCaster(verts, faces, height=size, width=size)
+      agreements[k] = agreement(frags, casters[k]())
+      print(names[-1], f"embree build {casters[k].build_s:.4f} s",
+            agreements[k], flush=True)
+      if min(agreements[k]["coverage_iou"], agreements[k]["id_match"]) < 0.99:
+        raise AssertionError(f"embree disagrees: {agreements[k]}")
+  # Our cases and embree's take milliseconds: time them round-robin so that
+  # load from other processes on the machine affects all of them alike.
+  embree_keys = sorted(casters)
+  times = interleaved_medians(ours_fns + [casters[k] for k in embree_keys],
+                              repeats=repeats)
+  ours_times = times[:len(cases)]
+  embree_times = dict(zip(embree_keys, times[len(cases):]))
+  records = [common.record(names[k], ours_times[k], BRUTE_PEER, t)
+             for k, t in brute_times.items()]
+  records += [_embree_record(names[k], ours_times[k], casters[k],
+                             embree_times[k], agreements[k])
+              for k in embree_keys]
   # How the cost grows with the triangle count at a fixed resolution.
   for i, j in zip(range(len(cases)), range(1, len(cases))):
-    if cases[i][0] == cases[j][0]:
+    if (cases[i].brute and cases[j].brute
+        and cases[i].size == cases[j].size):
       faces_ratio = face_counts[j] / face_counts[i]
-      print(f"{cases[i][0]} px, F {face_counts[i]} -> {face_counts[j]} "
+      print(f"{cases[i].size} px, F {face_counts[i]} -> {face_counts[j]} "
             f"({faces_ratio:.2f}x): ours {ours_times[j] / ours_times[i]:.2f}x"
             f", brute force {brute_times[j] / brute_times[i]:.2f}x")
 
