@@ -4,7 +4,8 @@
 
 Each `benchmarks/results/<name>.json` (written by `python -m
 benchmarks.<name>`) becomes a section with its table and the machine it
-was measured on.
+was measured on, followed by `benchmarks/results/<name>_notes.md` (the
+discussion of that run) when it exists.
 """
 
 import json
@@ -44,6 +45,9 @@ def summarize(results_dir: pathlib.Path = _HERE / "results") -> str:
     sections.append(f"## {path.stem}\n\n`python -m benchmarks.{path.stem}`. "
                     f"{_machine_line(machine)}\n\n"
                     f"{common.markdown_table(rows)}")
+    notes = path.with_name(f"{path.stem}_notes.md")
+    if notes.is_file():
+      sections.append(notes.read_text().rstrip() + "\n")
   return "\n".join(sections)
 
 
