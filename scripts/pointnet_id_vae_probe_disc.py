@@ -36,14 +36,11 @@ from typing import Sequence
 
 from absl import app
 from absl import flags
-import jax
 import numpy as np
 
 from disent_jax.cli import common
 from disent_jax.methods.pointnet_id_vae import data as data_lib
-from disent_jax.train import checkpointing
-from disent_jax.train import partitioning
-from disent_jax.train import state as state_lib
+from disent_jax.train import evaluation
 
 _SPLIT = flags.DEFINE_enum("split", "test", ["train", "test"],
                            "Which faces to probe.")
@@ -53,22 +50,6 @@ _BATCH = flags.DEFINE_integer("probe_batch", 32, "Faces per D_ID call.")
 
 KINDS = ("same-subject scan", "GT neutral", "predicted neutral",
          "reconstruction", "X itself", "other-subject scan", "mean face")
-
-
-def restore(config, method, workdir: str):
-  """The newest checkpoint of `workdir` as a state (on one process)."""
-  mesh = partitioning.make_mesh(config.mesh.shape, config.mesh.axes)
-  ckpt = checkpointing.Checkpointer(workdir, keep=config.keep_checkpoints,
-                                    async_save=False)
-  try:
-    steps = ckpt.all_steps()
-    if not steps:
-      raise FileNotFoundError(f"No checkpoints in {ckpt.directory}")
-    example = state_lib.example_batch(config, method, mesh)
-    abstract, _ = state_lib.abstract_state(config, method, mesh, example)
-    return ckpt.restore_state(steps[-1], abstract), steps[-1]
-  finally:
-    ckpt.close()
 
 
 def probe(method, state, source, mean_face: np.ndarray, *, max_examples: int,
@@ -179,7 +160,7 @@ def markdown(result: dict[str, dict[str, float]], title: str,
 def main(argv: Sequence[str]) -> None:
   config, method = common.setup(argv)
   workdir = common.WORKDIR.value
-  state, step = restore(config, method, workdir)
+  state, step, _ = evaluation.restore_checkpoint(config, workdir, method)
   sources = data_lib.make_sources(config)
   split = sources.test if _SPLIT.value == "test" else sources.train
   mean, _, _ = data_lib.normalization(

@@ -76,10 +76,13 @@ def evaluate_state(config: ml_collections.ConfigDict, workdir: str,
   return metrics
 
 
-def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
-                        method: Method, step: int | None = None
-                        ) -> dict[str, float]:
-  """Restores a checkpoint of `workdir` (newest by default) and evaluates it.
+def restore_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                       method: Method, step: int | None = None
+                       ) -> tuple[Any, int, jax.sharding.Mesh]:
+  """Restores a checkpoint of `workdir` (newest by default).
+
+  Returns:
+    (state, its step, the device mesh it is placed on).
 
   Raises:
     FileNotFoundError: `workdir` has no (such) checkpoint.
@@ -98,4 +101,17 @@ def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
     state = ckpt.restore_state(step, abstract)
   finally:
     ckpt.close()
+  return state, step, mesh
+
+
+def evaluate_checkpoint(config: ml_collections.ConfigDict, workdir: str,
+                        method: Method, step: int | None = None
+                        ) -> dict[str, float]:
+  """Restores a checkpoint of `workdir` (newest by default) and evaluates it.
+
+  Raises:
+    FileNotFoundError: `workdir` has no (such) checkpoint.
+    checkpointing.CheckpointMismatchError: the config does not match it.
+  """
+  state, step, mesh = restore_checkpoint(config, workdir, method, step)
   return evaluate_state(config, workdir, method, state, mesh, step)

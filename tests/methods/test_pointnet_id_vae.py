@@ -15,6 +15,7 @@ from disent_jax.methods.pointnet_id_vae import evaluation
 from disent_jax.methods.pointnet_id_vae import method as method_lib
 from disent_jax.methods.pointnet_id_vae import model as model_lib
 from disent_jax.methods.pointnet_id_vae import objective
+from disent_jax.train import evaluation as train_eval
 from disent_jax.train import loop
 
 from testutil.harness import load_config
@@ -159,7 +160,7 @@ def _probe_script():
 
 
 def test_identity_scores_and_the_discriminator_probe(runlocal):
-  config, method, _, result = runlocal
+  config, method, workdir, result = runlocal
   probe_disc = _probe_script()
   sources = data_lib.make_sources(config)
   x = np.stack([sources.test[i]["vertices"] for i in range(3)])
@@ -176,6 +177,12 @@ def test_identity_scores_and_the_discriminator_probe(runlocal):
   assert all(0 <= r["p_same"] <= 1 for r in out.values())
   assert np.isfinite(float(one[0]))
   assert "| GT neutral |" in probe_disc.markdown(out, "t", error)
+  # The probe restores the run's newest checkpoint: the trained state.
+  state, step, _ = train_eval.restore_checkpoint(config, str(workdir),
+                                                 method)
+  assert step == result.step
+  assert loop.params_fingerprint(state) == loop.params_fingerprint(
+      result.state)
 
 
 def test_neutral_error_splits_bias_and_shrinkage():
