@@ -15,6 +15,7 @@ from disent_jax.methods.pointnet_id_vae import evaluation
 from disent_jax.methods.pointnet_id_vae import method as method_lib
 from disent_jax.methods.pointnet_id_vae import model as model_lib
 from disent_jax.methods.pointnet_id_vae import objective
+from disent_jax.methods.pointnet_id_vae import steps as steps_lib
 from disent_jax.train import evaluation as train_eval
 from disent_jax.train import loop
 
@@ -172,10 +173,20 @@ def test_identity_scores_and_the_discriminator_probe(runlocal):
   assert np.isfinite(error["alpha"])
   assert tuple(out) == probe_disc.KINDS
   assert out["GT neutral"]["dist_to_neutral_mm"] == 0.0
-  one = method.applications["identity_scores"](
-      result.state, x[:1], sources.test[0]["neutral"][None])
   assert all(0 <= r["p_same"] <= 1 for r in out.values())
-  assert np.isfinite(float(one[0]))
+  # The scores are D_ID's training-mode logits through a sigmoid (no batch
+  # norm or dropout, so both modes agree).
+  # pylint: disable=protected-access
+  setup = method_lib._Setup(config)
+  _, disc = method_lib._networks(setup, config.model)
+  # pylint: enable=protected-access
+  logits, _, _ = steps_lib.disc_logits(
+      result.state["params"]["disc"], result.state["batch_stats"].get(
+          "disc", {}), setup.frame.normalize(jnp.asarray(x)),
+      setup.frame.normalize(jnp.asarray(x[::-1])), jax.random.key(0),
+      disc=disc)
+  np.testing.assert_allclose(p, jax.nn.sigmoid(logits), rtol=1e-5,
+                             atol=1e-6)
   assert "| GT neutral |" in probe_disc.markdown(out, "t", error)
   # The probe restores the run's newest checkpoint: the trained state.
   state, step, _ = train_eval.restore_checkpoint(config, str(workdir),

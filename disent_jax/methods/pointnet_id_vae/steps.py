@@ -242,15 +242,23 @@ def vae_loss(params: Any, state: State, batch: Batch, key: jax.Array,
   return total, (upd.get("batch_stats", {}), x_id, terms)
 
 
+def _infer(state: State, x: jax.Array, *, vae: model_lib.IdExpVAE,
+           frame: Frame) -> tuple[Any, jax.Array, jax.Array]:
+  """The VAE in inference mode (running statistics, posterior means) on
+  normalised faces x [B, V, 3]: (posteriors, identity x_id, expression
+  offset), both [B, V, 3] normalised."""
+  enc, id_off, exp_off = vae.apply(
+      variables(state["params"]["vae"], state["batch_stats"].get("vae", {})),
+      x, train=False)
+  return enc, jnp.asarray(frame.mean_face) + id_off, exp_off
+
+
 def reconstruct(state: State, x: jax.Array, *, vae: model_lib.IdExpVAE,
                 frame: Frame) -> jax.Array:
   """The VAE's reconstruction [B, V, 3] of normalised faces x (inference
-  mode: running statistics, posterior means; no gradient)."""
-  _, id_off, exp_off = vae.apply(
-      variables(state["params"]["vae"], state["batch_stats"].get("vae", {})),
-      x, train=False)
-  return jax.lax.stop_gradient(jnp.asarray(frame.mean_face) + id_off +
-                               exp_off)
+  mode; no gradient)."""
+  _, x_id, exp_off = _infer(state, x, vae=vae, frame=frame)
+  return jax.lax.stop_gradient(x_id + exp_off)
 
 
 def joint_step(state: State, batch: Batch, key: jax.Array, *,
@@ -355,11 +363,8 @@ def predict(state: State, batch: Batch, *, vae: model_lib.IdExpVAE,
             frame: Frame) -> dict[str, jax.Array]:
   """Predictions in mm: full face, identity (neutral), expression offset
   (each [B, V, 3]) and posterior means z_id [B, d_id], z_exp [B, d_exp]."""
-  x = frame.normalize(batch["vertices"])
-  enc, id_off, exp_off = vae.apply(
-      variables(state["params"]["vae"], state["batch_stats"].get("vae", {})),
-      x, train=False)
-  x_id = jnp.asarray(frame.mean_face) + id_off
+  enc, x_id, exp_off = _infer(state, frame.normalize(batch["vertices"]),
+                              vae=vae, frame=frame)
   return {"face": frame.denormalize(x_id + exp_off),
           "identity": frame.denormalize(x_id),
           "expression": exp_off * frame.scale,
