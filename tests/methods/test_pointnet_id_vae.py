@@ -328,3 +328,17 @@ def test_expression_prior_variant_and_term():
                      "runlocal,exp_prior=True,ne_gt=True"
                      ).loss.expression_prior == 0.0
   assert load_config("pointnet_id_vae", "runlocal").loss.expression_prior == 0
+
+
+@pytest.mark.parametrize("variant,disc_real,lambda_3", [
+    (None, "decoded", 5e-2),  # The main job.
+    ("size=converged", "decoded", 5e-2),
+    ("size=full", "scan", 5e-4),  # The paper's D_ID.
+    ("dataset=coma", "scan", 5e-4),
+    ("dataset=bu3dfe", "scan", 1e-3),
+])
+def test_decoded_real_pairs_only_in_the_synthface_cpu_configs(
+    variant, disc_real, lambda_3):
+  config = load_config("pointnet_id_vae", variant)
+  assert config.model.disc_real == disc_real
+  assert config.loss.adversarial == pytest.approx(lambda_3)
