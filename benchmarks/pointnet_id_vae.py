@@ -304,17 +304,23 @@ def _torch_step(torch, config, batch, *, mean, center, scale, laplacian,
 # ---------------------------------------------------------------------------
 
 
+def build_ours(config: ml_collections.ConfigDict):
+  """(method, numpy batch, device batch, initial state) for `config`."""
+  method = method_lib.build(config)
+  it = method.data(DataContext(config=config, split="train",
+                               process_index=0, process_count=1,
+                               local_batch_size=config.batch_size))
+  np_batch = next(it)
+  batch_j = {k: jnp.asarray(v) for k, v in np_batch.items()}
+  state = jax.jit(method.init)(jax.random.key(0), batch_j)
+  return method, np_batch, batch_j, state
+
+
 def bench_case(*, resolution: str, batch: int, rounds: int, repeats: int,
                torch, records: list[dict[str, Any]], **model) -> None:
   config = _config(resolution=resolution, batch=batch, **model)
   start = time.perf_counter()
-  method = method_lib.build(config)
-  it = method.data(DataContext(config=config, split="train",
-                               process_index=0, process_count=1,
-                               local_batch_size=batch))
-  np_batch = next(it)
-  batch_j = {k: jnp.asarray(v) for k, v in np_batch.items()}
-  state = jax.jit(method.init)(jax.random.key(0), batch_j)
+  method, np_batch, batch_j, state = build_ours(config)
   step = jax.jit(method.train_step, donate_argnums=0)
   key = jax.random.key(1)
   holder = {"state": state}

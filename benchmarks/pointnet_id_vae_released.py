@@ -42,15 +42,12 @@ import types
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from benchmarks import common
 from benchmarks import pointnet_id_vae as twin_bench
 from disent_jax.methods.pointnet_id_vae import data as data_lib
-from disent_jax.methods.pointnet_id_vae import method as method_lib
 from disent_jax.train import utilisation
-from disent_jax.train.method import DataContext
 
 _PEER_FILES = ("Model/vae.py", "Model/discriminator.py",
                "Model/laplacian_loss.py")
@@ -161,13 +158,7 @@ def bench_case(*, resolution: str, batch: int, rounds: int, repeats: int,
   config = twin_bench._config(resolution=resolution, batch=batch)  # pylint: disable=protected-access
   config.use_discriminator = id_dis
   start = time.perf_counter()
-  method = method_lib.build(config)
-  it = method.data(DataContext(config=config, split="train",
-                               process_index=0, process_count=1,
-                               local_batch_size=batch))
-  np_batch = next(it)
-  batch_j = {k: jnp.asarray(x) for k, x in np_batch.items()}
-  state = jax.jit(method.init)(jax.random.key(0), batch_j)
+  method, np_batch, batch_j, state = twin_bench.build_ours(config)
   key = jax.random.key(1)
   compiled = jax.jit(method.train_step, donate_argnums=0).lower(
       state, batch_j, key).compile()
