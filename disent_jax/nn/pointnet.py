@@ -27,6 +27,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from disent_jax.ops import pointwise
+
 _HIGHEST = jax.lax.Precision.HIGHEST
 
 # FaceExpDisentanglement's encoder widths (3 -> 64 -> 64 -> 64 -> 128 -> 1024).
@@ -48,6 +50,20 @@ def _maybe_batch_norm(x: jax.Array, name: str, *, enabled: bool,
   return _batch_norm(name)(x, use_running_average=use_running_average)
 
 
+class _DenseParams(nn.Module):
+  """`nn.Dense`'s parameters (same names, shapes, initialisers and rngs)
+  without applying them: (kernel [C_in, width], bias [width])."""
+  width: int
+
+  @nn.compact
+  def __call__(self, c_in: int) -> tuple[jax.Array, jax.Array]:
+    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+                        (c_in, self.width), jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.width,),
+                      jnp.float32)
+    return kernel, bias
+
+
 class SharedMLP(nn.Module):
   """Per-point dense -> batch norm -> ReLU layers (1x1 convolutions).
 
@@ -55,21 +71,31 @@ class SharedMLP(nn.Module):
     widths: output width of each layer.
     activate_final: apply ReLU after the last layer too.
     batch_norm: batch norm after each dense layer.
+    max_pool: return the max over the points of the last layer. Without
+      batch norm and with `activate_final`, the last dense layer, its ReLU
+      and the pool are one op (`ops.pointwise.dense_relu_max`: same values
+      and parameters, a backward pass through the arg-max points only).
   """
   widths: Sequence[int]
   activate_final: bool = True
   batch_norm: bool = True
+  max_pool: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, *, use_running_average: bool) -> jax.Array:
-    """[..., N, C] -> [..., N, widths[-1]]."""
+    """[..., N, C] -> [..., N, widths[-1]] ([..., widths[-1]] if pooled)."""
+    last = len(self.widths) - 1
+    fused = self.max_pool and self.activate_final and not self.batch_norm
     for i, width in enumerate(self.widths):
+      if i == last and fused:
+        kernel, bias = _DenseParams(width, name=f"dense_{i}")(x.shape[-1])
+        return pointwise.dense_relu_max(x, kernel, bias)
       x = nn.Dense(width, name=f"dense_{i}")(x)
       x = _maybe_batch_norm(x, f"bn_{i}", enabled=self.batch_norm,
                             use_running_average=use_running_average)
-      if i < len(self.widths) - 1 or self.activate_final:
+      if i < last or self.activate_final:
         x = nn.relu(x)
-    return x
+    return jnp.max(x, axis=-2) if self.max_pool else x
 
 
 class TNet(nn.Module):
@@ -92,9 +118,8 @@ class TNet(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, *, use_running_average: bool) -> jax.Array:
     """[..., N, k] -> [..., k, k]."""
-    h = SharedMLP(self.widths, batch_norm=self.batch_norm, name="mlp")(
-        x, use_running_average=use_running_average)
-    h = jnp.max(h, axis=-2)
+    h = SharedMLP(self.widths, batch_norm=self.batch_norm, max_pool=True,
+                  name="mlp")(x, use_running_average=use_running_average)
     for i, width in enumerate(self.head):
       h = nn.Dense(width, name=f"fc_{i}")(h)
       h = _maybe_batch_norm(h, f"fc_bn_{i}", enabled=self.batch_norm,
@@ -148,10 +173,10 @@ class PointNetEncoder(nn.Module):
           points, use_running_average=use_running_average)
       x = jnp.einsum("...nc,...cd->...nd", points, transform,
                      precision=_HIGHEST)
-    x = SharedMLP(self.widths, activate_final=self.activate_final,
-                  batch_norm=self.batch_norm,
-                  name="mlp")(x, use_running_average=use_running_average)
-    return PointNetOutput(features=jnp.max(x, axis=-2), transform=transform)
+    features = SharedMLP(self.widths, activate_final=self.activate_final,
+                         batch_norm=self.batch_norm, max_pool=True,
+                         name="mlp")(x, use_running_average=use_running_average)
+    return PointNetOutput(features=features, transform=transform)
 
 
 class PointNetPairClassifier(nn.Module):

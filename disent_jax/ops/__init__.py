@@ -9,6 +9,7 @@
   mesh: mesh validation (`validate_mesh`, `MeshError`).
   laplacian: cotangent Laplace-Beltrami and uniform mesh Laplacians.
   hierarchy: quadric decimation, sampling matrices, CoMA-style hierarchies.
+  pointwise: PointNet's last dense layer + ReLU + max-pool in one op.
 
   from disent_jax import ops
   ops.multilinear.khatri_rao([a, b])
@@ -20,10 +21,11 @@ from disent_jax.ops import hierarchy
 from disent_jax.ops import laplacian
 from disent_jax.ops import mesh
 from disent_jax.ops import multilinear
+from disent_jax.ops import pointwise
 from disent_jax.ops import raster
 from disent_jax.ops import sh_lighting
 
 __all__ = [
     "camera", "graph", "hierarchy", "laplacian", "mesh", "multilinear",
-    "raster", "sh_lighting",
+    "pointwise", "raster", "sh_lighting",
 ]

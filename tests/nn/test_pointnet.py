@@ -2,7 +2,9 @@
 
 import functools
 
+import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -160,3 +162,26 @@ def test_pair_classifier_without_batch_norm_scores_each_pair_alone():
   half_bn, _ = bn.apply(v_bn, a[:2], b[:2], use_running_average=False,
                         deterministic=True, mutable=["batch_stats"])[0]
   assert np.abs(np.asarray(full_bn[:2] - half_bn)).max() > 1e-4
+
+
+def test_fused_pool_has_the_same_parameters_values_and_gradients():
+  points = jax.random.normal(jax.random.key(0), (3, 50, 6))
+  fused = pointnet.SharedMLP((8, 16, 32), batch_norm=False, max_pool=True)
+  plain = pointnet.SharedMLP((8, 16, 32), batch_norm=False)
+  v_fused = fused.init(jax.random.key(1), points, use_running_average=True)
+  v_plain = plain.init(jax.random.key(1), points, use_running_average=True)
+  chex.assert_trees_all_equal(v_fused, v_plain)
+
+  def loss(model, pool, params, x):
+    out = model.apply({"params": params}, x, use_running_average=True)
+    return jnp.sum(jnp.cos(pool(out)))
+
+  loss_fused = jax.jit(jax.value_and_grad(
+      lambda p, x: loss(fused, lambda o: o, p, x), argnums=(0, 1)))
+  loss_plain = jax.value_and_grad(
+      lambda p, x: loss(plain, lambda o: jnp.max(o, axis=-2), p, x),
+      argnums=(0, 1))
+  (value, grads) = loss_fused(v_fused["params"], points)
+  (ref_value, ref_grads) = loss_plain(v_plain["params"], points)
+  np.testing.assert_allclose(value, ref_value, rtol=1e-6)
+  chex.assert_trees_all_close(grads, ref_grads, rtol=1e-5, atol=1e-6)
