@@ -64,6 +64,40 @@ class _DenseParams(nn.Module):
     return kernel, bias
 
 
+class _BatchNormParams(nn.Module):
+  """`_batch_norm()`'s variables (same names, shapes and initialisers)
+  without applying them.
+
+  Called with the batch statistics (training) it updates the running
+  averages as `nn.BatchNorm` does (momentum 0.9, not while initialising)
+  and returns them; called with None (evaluation) it returns the running
+  averages. Returns (scale, bias, mean, var), each [width].
+  """
+  width: int
+  momentum: float = 0.9
+
+  @nn.compact
+  def __call__(self, batch_stats: tuple[jax.Array, jax.Array] | None
+               ) -> tuple[jax.Array, ...]:
+    shape = (self.width,)
+    ra_mean = self.variable("batch_stats", "mean", jnp.zeros, shape,
+                            jnp.float32)
+    ra_var = self.variable("batch_stats", "var", jnp.ones, shape,
+                           jnp.float32)
+    scale = self.param("scale", nn.initializers.ones_init(), shape,
+                       jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros_init(), shape,
+                      jnp.float32)
+    if batch_stats is None:
+      return scale, bias, ra_mean.value, ra_var.value
+    mean, var = batch_stats
+    if not self.is_initializing():
+      ra_mean.value = (self.momentum * ra_mean.value +
+                       (1.0 - self.momentum) * mean)
+      ra_var.value = self.momentum * ra_var.value + (1.0 - self.momentum) * var
+    return scale, bias, mean, var
+
+
 class SharedMLP(nn.Module):
   """Per-point dense -> batch norm -> ReLU layers (1x1 convolutions).
 
@@ -71,10 +105,11 @@ class SharedMLP(nn.Module):
     widths: output width of each layer.
     activate_final: apply ReLU after the last layer too.
     batch_norm: batch norm after each dense layer.
-    max_pool: return the max over the points of the last layer. Without
-      batch norm and with `activate_final`, the last dense layer, its ReLU
-      and the pool are one op (`ops.pointwise.dense_relu_max`: same values
-      and parameters, a backward pass through the arg-max points only).
+    max_pool: return the max over the points of the last layer. With
+      `activate_final`, the last dense layer, its batch norm, ReLU and the
+      pool are one op (`ops.pointwise.dense_relu_max`, with the batch
+      statistics from x's Gram matrix: same values, parameters and batch
+      stats, a backward pass through the arg-max points only).
   """
   widths: Sequence[int]
   activate_final: bool = True
@@ -85,11 +120,18 @@ class SharedMLP(nn.Module):
   def __call__(self, x: jax.Array, *, use_running_average: bool) -> jax.Array:
     """[..., N, C] -> [..., N, widths[-1]] ([..., widths[-1]] if pooled)."""
     last = len(self.widths) - 1
-    fused = self.max_pool and self.activate_final and not self.batch_norm
+    fused = self.max_pool and self.activate_final
     for i, width in enumerate(self.widths):
       if i == last and fused:
         kernel, bias = _DenseParams(width, name=f"dense_{i}")(x.shape[-1])
-        return pointwise.dense_relu_max(x, kernel, bias)
+        if not self.batch_norm:
+          return pointwise.dense_relu_max(x, kernel, bias)
+        stats = (None if use_running_average else
+                 pointwise.point_statistics(x, kernel, bias))
+        scale, offset, mean, var = _BatchNormParams(width, name=f"bn_{i}")(
+            stats)
+        return pointwise.dense_batchnorm_relu_max(x, kernel, bias, scale,
+                                                  offset, mean, var)
       x = nn.Dense(width, name=f"dense_{i}")(x)
       x = _maybe_batch_norm(x, f"bn_{i}", enabled=self.batch_norm,
                             use_running_average=use_running_average)

@@ -88,3 +88,60 @@ def reference_dense_relu_max(x: jax.Array, kernel: jax.Array,
                              bias: jax.Array) -> jax.Array:
   """The composed ops `dense_relu_max` replaces (for tests and benchmarks)."""
   return jnp.max(jax.nn.relu(jnp.matmul(x, kernel) + bias), axis=-2)
+
+
+def point_statistics(x: jax.Array, kernel: jax.Array, bias: jax.Array
+                     ) -> tuple[jax.Array, jax.Array]:
+  """Mean and (biased) variance over every point of h = x @ kernel + bias.
+
+  Computed from x's mean and Gram matrix, never from h itself, so that
+  neither the values nor the gradient need the [..., N, C_out] activations:
+  E[h] = E[x] W + b, E[h^2]_c = w_c^T E[x x^T] w_c + 2 b_c E[x] w_c + b_c^2,
+  Var = max(E[h^2] - E[h]^2, 0) (batch norm's fast variance).
+
+  Args:
+    x: [..., N, C_in]; every axis but the last is averaged over.
+    kernel: [C_in, C_out].
+    bias: [C_out].
+
+  Returns:
+    (mean [C_out], var [C_out]).
+  """
+  flat = x.reshape((-1, x.shape[-1]))
+  m = flat.shape[0]
+  x_mean = jnp.sum(flat, axis=0) / m
+  gram = jnp.matmul(flat.T, flat) / m
+  projected = jnp.matmul(x_mean, kernel)
+  mean = projected + bias
+  second = (jnp.einsum("ic,ij,jc->c", kernel, gram, kernel) +
+            2.0 * bias * projected + bias * bias)
+  return mean, jnp.maximum(second - mean * mean, 0.0)
+
+
+def dense_batchnorm_relu_max(x: jax.Array, kernel: jax.Array, bias: jax.Array,
+                             scale: jax.Array, offset: jax.Array,
+                             mean: jax.Array, var: jax.Array, *,
+                             epsilon: float = 1e-5) -> jax.Array:
+  """max over points of relu(batchnorm(x @ kernel + bias)).
+
+  Batch norm with given statistics is an affine map per channel, so the
+  whole layer is `dense_relu_max` with the kernel and bias folded:
+  s = scale / sqrt(var + epsilon), kernel' = kernel * s,
+  bias' = (bias - mean) * s + offset (a negative s turns the max into the
+  min of h, which the folded kernel does by itself). With batch statistics
+  pass `point_statistics(x, kernel, bias)` as (mean, var): the result equals
+  `flax.linen.BatchNorm` in training mode followed by ReLU and the max,
+  and gradients flow through the statistics too.
+
+  Args:
+    x: [..., N, C_in].
+    kernel: [C_in, C_out]; bias: [C_out] the dense layer.
+    scale, offset: [C_out] batch norm's learned scale and bias.
+    mean, var: [C_out] the statistics to normalise with.
+    epsilon: batch norm's epsilon.
+
+  Returns:
+    [..., C_out].
+  """
+  s = scale * jax.lax.rsqrt(var + epsilon)
+  return dense_relu_max(x, kernel * s, (bias - mean) * s + offset)

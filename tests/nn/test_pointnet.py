@@ -185,3 +185,38 @@ def test_fused_pool_has_the_same_parameters_values_and_gradients():
   (ref_value, ref_grads) = loss_plain(v_plain["params"], points)
   np.testing.assert_allclose(value, ref_value, rtol=1e-6)
   chex.assert_trees_all_close(grads, ref_grads, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_fused_pool_with_batch_norm_matches_flax_batch_norm(train):
+  points = 1.0 + jax.random.normal(jax.random.key(0), (3, 50, 6))
+  fused = pointnet.SharedMLP((8, 16, 32), max_pool=True)
+  plain = pointnet.SharedMLP((8, 16, 32))
+  v_fused = fused.init(jax.random.key(1), points, use_running_average=False)
+  v_plain = plain.init(jax.random.key(1), points, use_running_average=False)
+  chex.assert_trees_all_equal(v_fused, v_plain)
+  # Non-trivial running statistics and batch-norm parameters (a negative
+  # scale turns the max of h into its min).
+  rng = np.random.default_rng(2)
+  variables = jax.tree_util.tree_map(
+      lambda a: a + 0.3 * rng.normal(size=a.shape).astype(np.float32),
+      v_plain)
+  variables["batch_stats"] = jax.tree_util.tree_map(
+      jnp.abs, variables["batch_stats"])
+
+  def loss(model, pool, params, x):
+    out, updates = model.apply(
+        {"params": params, "batch_stats": variables["batch_stats"]}, x,
+        use_running_average=not train, mutable=["batch_stats"])
+    return jnp.sum(jnp.cos(pool(out))), updates
+
+  grad = functools.partial(jax.value_and_grad, argnums=(0, 1), has_aux=True)
+  (value, updates), grads = jax.jit(grad(
+      lambda p, x: loss(fused, lambda o: o, p, x)))(variables["params"],
+                                                    points)
+  (ref_value, ref_updates), ref_grads = grad(
+      lambda p, x: loss(plain, lambda o: jnp.max(o, axis=-2), p, x))(
+          variables["params"], points)
+  np.testing.assert_allclose(value, ref_value, rtol=1e-5)
+  chex.assert_trees_all_close(grads, ref_grads, rtol=2e-4, atol=2e-5)
+  chex.assert_trees_all_close(updates, ref_updates, rtol=1e-5, atol=1e-6)
