@@ -286,6 +286,12 @@ def mesh_generator(cfg: MeshConfig) -> Generator:
   return _mesh_generator("synthface_meshes/custom", cfg)
 
 
+def grid_generator(cfg: GridConfig) -> Generator:
+  """The `synthface_grid` generator of any `GridConfig` (e.g. another seed
+  for identities no training set uses)."""
+  return _grid_generator("synthface_grid/custom", cfg)
+
+
 def materialize(gen: Generator, split: str, *,
                 progress: Callable[[int], None] | None = None
                 ) -> dict[str, np.ndarray]:

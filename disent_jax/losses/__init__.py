@@ -12,6 +12,8 @@ safe under `jax.jit`, `jax.vmap` and `jax.grad`. One module per family:
     center loss and its centre update.
   geometry: Laplacian and template-relative smoothness, mirror symmetry,
     mean-curvature energy, the orthogonality regulariser.
+  intrinsic: masked smoothness, total variation, unit-length normals and
+    the batch-wise white-shading anchor of intrinsic decompositions.
   image_formation: SH-coefficient, skin-colour and masked photometric
     losses, the 3DMM coefficient prior.
 
@@ -23,10 +25,11 @@ from disent_jax.losses import adversarial
 from disent_jax.losses import geometry
 from disent_jax.losses import identity
 from disent_jax.losses import image_formation
+from disent_jax.losses import intrinsic
 from disent_jax.losses import probabilistic
 from disent_jax.losses import reconstruction
 
 __all__ = [
-    "adversarial", "geometry", "identity", "image_formation",
+    "adversarial", "geometry", "identity", "image_formation", "intrinsic",
     "probabilistic", "reconstruction",
 ]
