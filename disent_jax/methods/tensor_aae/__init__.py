@@ -1,0 +1,1 @@
+"""Paper 000: the adversarial neuro-tensorial auto-encoder."""

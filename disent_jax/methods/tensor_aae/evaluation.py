@@ -1,0 +1,185 @@
+"""Paper 000's evaluation on held-out SynthFace subjects.
+
+  * Table 1 (§5.4): the angular error of the stream-2 normal map against
+    the exact normals inside the face, per image; mean ± std over images
+    and the share of images under 20-40°. Beside it, computed on the same
+    images: the 3DMM-fit normals (the pseudo ground truth's own error), the
+    training set's mean normal map and the flat normal (0, 0, 1).
+  * Reconstruction: the MSE of x_hat against the input, beside the mean
+    training image.
+  * Tables 2-3 (§5.5): linear-SVM probes (k-fold) of z_id, z_exp, z_p, z_l
+    on a full factorial grid of unseen identities x expressions x yaws x
+    lights; every latent against every factor, so the cross-factor leakage
+    is a matrix.
+"""
+
+import dataclasses
+from typing import Any, Callable, Iterable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from disent_jax.data import onthefly
+from disent_jax.metrics import normals as normal_metrics
+from disent_jax.metrics import probes
+from disent_jax.train import partitioning
+
+THRESHOLDS = (20.0, 25.0, 30.0, 35.0, 40.0)
+LATENTS = ("identity", "expression", "pose", "light")
+FACTORS = ("identity", "expression", "pose", "light")
+
+
+@dataclasses.dataclass(frozen=True)
+class Baselines:
+  """Trivial answers computed from the training split.
+
+  Attributes:
+    mean_image: [S, S, 3] the mean training image.
+    mean_normals: [S, S, 3] the mean training pseudo-normal map, unit
+      length where any training face covers the pixel ((0, 0, 1) elsewhere).
+  """
+  mean_image: np.ndarray
+  mean_normals: np.ndarray
+
+  @classmethod
+  def fit(cls, images: np.ndarray, fit_normals: np.ndarray) -> "Baselines":
+    """From training images [N, S, S, 3] and fit normals [N, S, S, 3]."""
+    mean_image = np.asarray(images, np.float64).mean(0)
+    n = np.asarray(fit_normals, np.float64).sum(0)
+    norm = np.linalg.norm(n, axis=-1, keepdims=True)
+    flat = np.zeros_like(n)
+    flat[..., 2] = 1.0
+    mean_normals = np.where(norm > 1e-6, n / np.maximum(norm, 1e-12), flat)
+    return cls(mean_image.astype(np.float32), mean_normals.astype(np.float32))
+
+
+def _normal_stats(prefix: str, pred: np.ndarray, target: np.ndarray,
+                  mask: np.ndarray) -> dict[str, float]:
+  stats = normal_metrics.normal_error_stats(pred, target, mask,
+                                            thresholds=THRESHOLDS)
+  return {f"{prefix}/{k}": v for k, v in stats.items()}
+
+
+def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
+             state: Any, dataset: Iterable[Mapping[str, jax.Array]], *,
+             baselines: Baselines,
+             probe_grid: Mapping[str, np.ndarray] | None = None,
+             probe_folds: int = 10) -> dict[str, float]:
+  """The metrics of a trained state on the test split (and the probe grid).
+
+  Args:
+    predict: jitted `(state, images) -> (outputs, latents)`.
+    state: the train state.
+    dataset: test batches with image, normals, face_mask, fit_normals and
+      gt_near_frontal.
+    baselines: `Baselines` of the training split.
+    probe_grid: image [N, S, S, 3] and {factor}_label [N] of the probe grid
+      (`probe_grid_arrays`); None skips the probes.
+    probe_folds: k of the k-fold probes.
+
+  Returns:
+    A flat {name: float}.
+  """
+  cols = {k: [] for k in ("normals", "gt", "mask", "fit", "sq", "base_sq",
+                          "frontal", "near")}
+  for batch in dataset:
+    out, _ = predict(state, batch["image"])
+    out, batch = partitioning.to_host((out, batch))
+    x = np.asarray(batch["image"], np.float32)
+    cols["normals"].append(np.asarray(out["normals"]))
+    cols["frontal"].append(np.asarray(out["frontal_normals"]))
+    cols["gt"].append(np.asarray(batch["normals"], np.float32))
+    cols["mask"].append(np.asarray(batch["face_mask"], np.float32)[..., 0])
+    cols["fit"].append(np.asarray(batch["fit_normals"], np.float32))
+    cols["near"].append(np.asarray(batch["gt_near_frontal"]) > 0.5)
+    cols["sq"].append(np.mean(np.square(np.asarray(out["image"]) - x),
+                              axis=(1, 2, 3)))
+    cols["base_sq"].append(np.mean(np.square(baselines.mean_image - x),
+                                   axis=(1, 2, 3)))
+  if not cols["sq"]:
+    raise ValueError("evaluate: the test dataset is empty")
+  c = {k: np.concatenate(v) for k, v in cols.items()}
+  gt, mask = c["gt"], c["mask"]
+  metrics = {"recon/mse": float(c["sq"].mean()),
+             "baseline_mean_image/recon/mse": float(c["base_sq"].mean()),
+             "num_test_images": float(len(c["sq"]))}
+  metrics.update(_normal_stats("normals", c["normals"], gt, mask))
+  metrics.update(_normal_stats("baseline_fit_normals", c["fit"], gt, mask))
+  metrics.update(_normal_stats(
+      "baseline_mean_normals",
+      np.broadcast_to(baselines.mean_normals, gt.shape), gt, mask))
+  flat = np.zeros_like(gt)
+  flat[..., 2] = 1.0
+  metrics.update(_normal_stats("baseline_flat_normals", flat, gt, mask))
+  near = c["near"]
+  if near.any():
+    metrics.update(_normal_stats("frontal_normals", c["frontal"][near],
+                                 gt[near], mask[near]))
+  if probe_grid is not None:
+    metrics.update(probe_metrics(predict, state, probe_grid,
+                                 num_folds=probe_folds))
+  return metrics
+
+
+def encode_images(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
+                  state: Any, images: np.ndarray, *, batch_size: int = 64
+                  ) -> dict[str, np.ndarray]:
+  """Latents {name: [N, d]} of images [N, S, S, 3], in batches."""
+  out = {}
+  for i in range(0, len(images), batch_size):
+    _, lat = predict(state, jnp.asarray(images[i:i + batch_size]))
+    for k, v in jax.device_get(lat).items():
+      out.setdefault(k, []).append(np.asarray(v))
+  return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
+                  num_folds: int = 10) -> dict[str, float]:
+  """probe/z_{latent}/{factor} accuracies and probe/chance/{factor}."""
+  lat = encode_images(predict, state, grid["image"])
+  metrics = {}
+  for factor in FACTORS:
+    labels = grid[f"{factor}_label"]
+    metrics[f"probe/chance/{factor}"] = float(
+        1.0 / len(np.unique(labels)))
+    for name in LATENTS:
+      acc = probes.probe_accuracy(lat[name], labels, num_folds=num_folds)
+      metrics[f"probe/z_{name}/{factor}"] = acc["mean"]
+      metrics[f"probe/z_{name}/{factor}/std"] = acc["std"]
+  return metrics
+
+
+def probe_grid_arrays(*, resolution: str, render_size: int, num_identities: int,
+                      seed: int, downsample: Callable[[np.ndarray], np.ndarray]
+                      | None = None) -> dict[str, np.ndarray]:
+  """The probe grid (Table 2's analogue): unseen identities x 6 expressions
+  x 5 yaws x 4 lights, plain grey background.
+
+  Args:
+    resolution: the template resolution.
+    render_size: the renderer's image size.
+    num_identities: identities (drawn with `seed`, which must differ from
+      the training data's seed so they are unseen).
+    seed: the grid's seed.
+    downsample: maps [N, R, R, 3] -> [N, S, S, 3] (None: keep R).
+
+  Returns:
+    image [N, S, S, 3] float32 in [0, 1] and {identity, expression, pose,
+    light}_label [N] int.
+  """
+  gen = onthefly.grid_generator(onthefly.GridConfig(
+      resolution=resolution, size=render_size,
+      num_identities=num_identities, seed=seed))
+  parts = [onthefly.materialize(gen, split) for split in ("train", "test")]
+  index = np.concatenate([p["index"] for p in parts])
+  order = np.argsort(index)
+  images = np.concatenate([p["image"] for p in parts])[order]
+  images = images.astype(np.float32) / 255.0
+  if downsample is not None:
+    images = downsample(images)
+  out = {"image": np.asarray(images, np.float32)}
+  for f in FACTORS:
+    out[f"{f}_label"] = np.concatenate([p[f"{f}_label"]
+                                        for p in parts])[order]
+  return out
