@@ -15,7 +15,8 @@ r"""Paper 000: the adversarial neuro-tensorial auto-encoder (Wang et al.).
       --workdir=/tmp/taae
 
 Variants: size=quick|full, ablation=full|no_multilinear|no_rotation|
-no_adv|no_pseudo|orthonormal_pose|light_identity_grey, runlocal.
+no_adv|no_pseudo|orthonormal_pose|light_identity_grey|nfe (the [30]-style
+baseline), runlocal.
 """
 
 import ml_collections
@@ -23,7 +24,7 @@ import ml_collections
 from disent_jax.train import config_utils
 
 _ABLATIONS = ("full", "no_multilinear", "no_rotation", "no_adv", "no_pseudo",
-              "orthonormal_pose", "light_identity_grey")
+              "orthonormal_pose", "light_identity_grey", "nfe")
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -66,6 +67,7 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.model.light_head = "linear_rgb"  # A3; "identity_grey": z_l is grey SH.
   c.model.pose_mode = "rotate"  # A4; "orthonormal" or "concat" (ablation).
   c.model.separate_normal_core = False  # A27.
+  c.model.feature = "khatri_rao"  # "concat": the [30]-style baseline.
   c.model.disc_widths = (96, 48, 24)
   c.model.disc_code = 128
   c.use_discriminator = True
@@ -144,6 +146,14 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.model.pose_mode = "orthonormal"
   elif v.ablation == "light_identity_grey":
     c.model.light_head = "identity_grey"
+  elif v.ablation == "nfe":
+    # The [30]-style baseline: the same encoder, decoders and [30]
+    # constraints, an unstructured latent [z_exp, z_id] beside z_p, no
+    # multilinear streams and no 3DMM coefficient supervision.
+    c.model.feature = "concat"
+    c.model.pose_mode = "concat"
+    c.loss.shape = c.loss.frontal = c.loss.frontal_normals = 0.0
+    c.loss.pose = c.loss.expression = c.loss.identity = 0.0
 
   if v.runlocal:
     c.batch_size = 8

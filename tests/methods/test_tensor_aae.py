@@ -8,6 +8,7 @@ import ml_collections
 import numpy as np
 import pytest
 
+from disent_jax.methods.tensor_aae import baselines
 from disent_jax.methods.tensor_aae import data as data_lib
 from disent_jax.methods.tensor_aae import model as model_lib
 from disent_jax.methods.tensor_aae import objective
@@ -320,3 +321,27 @@ def test_cache_round_trips_and_a_corrupt_one_is_rebuilt(sources, caplog):
   assert "unreadable" in caplog.text
   np.testing.assert_array_equal(rebuilt["image"], src.test_arrays["image"])
   assert data_lib.load_split(cfg, "test", progress=False)["image"].shape
+
+
+# ----------------------------------------------------------- baselines
+
+
+def test_plain_autoencoder_learns_and_pca_is_exact_on_its_span():
+  rng = np.random.default_rng(0)
+  s = 16
+  yy, xx = np.mgrid[0:s, 0:s] / s
+  base = np.stack([np.sin(3 * xx), np.cos(2 * yy), xx * yy], -1)
+  images = np.clip(0.5 + 0.4 * base[None] * rng.uniform(
+      -1, 1, size=(64, 1, 1, 3)), 0, 1).astype(np.float32)
+  fit = baselines.fit_plain_autoencoder(
+      images, widths=(8, 8, 4), code=16, latent=8, steps=150,
+      batch_size=16, learning_rate=3e-3)
+  mean_mse = np.mean(np.square(images - images.mean(0)))
+  recon = fit.reconstruct(images)
+  assert np.mean(np.square(recon - images)) < 0.5 * mean_mse
+  assert fit.encode(images).shape == (64, 8)
+  mean, basis = baselines.linear_decomposition(images, 3)
+  codes = baselines.linear_codes(images, mean, basis)
+  np.testing.assert_allclose(codes @ basis.T + mean,
+                             images.reshape(64, -1), atol=1e-5)
+  np.testing.assert_allclose(basis.T @ basis, np.eye(3), atol=1e-8)

@@ -38,20 +38,44 @@ class Baselines:
     mean_image: [S, S, 3] the mean training image.
     mean_normals: [S, S, 3] the mean training pseudo-normal map, unit
       length where any training face covers the pixel ((0, 0, 1) elsewhere).
+    pca_mean: [S*S*3], pca_basis: [S*S*3, k] a PCA of the training images
+      with as many components as the method has latent dimensions (a linear
+      model of the same size; its codes are probed like the latents).
   """
   mean_image: np.ndarray
   mean_normals: np.ndarray
+  pca_mean: np.ndarray | None = None
+  pca_basis: np.ndarray | None = None
 
   @classmethod
-  def fit(cls, images: np.ndarray, fit_normals: np.ndarray) -> "Baselines":
-    """From training images [N, S, S, 3] and fit normals [N, S, S, 3]."""
+  def fit(cls, images: np.ndarray, fit_normals: np.ndarray, *,
+          components: int = 0) -> "Baselines":
+    """From training images [N, S, S, 3] and fit normals [N, S, S, 3];
+    `components` > 0 adds the PCA."""
+    pca_mean = pca_basis = None
+    if components > 0:
+      x = np.asarray(images, np.float64).reshape(len(images), -1)
+      pca_mean = x.mean(0)
+      _, _, vt = np.linalg.svd(x - pca_mean, full_matrices=False)
+      pca_basis = vt[:components].T
     mean_image = np.asarray(images, np.float64).mean(0)
     n = np.asarray(fit_normals, np.float64).sum(0)
     norm = np.linalg.norm(n, axis=-1, keepdims=True)
     flat = np.zeros_like(n)
     flat[..., 2] = 1.0
     mean_normals = np.where(norm > 1e-6, n / np.maximum(norm, 1e-12), flat)
-    return cls(mean_image.astype(np.float32), mean_normals.astype(np.float32))
+    return cls(mean_image.astype(np.float32), mean_normals.astype(np.float32),
+               pca_mean, pca_basis)
+
+  def pca_codes(self, images: np.ndarray) -> np.ndarray:
+    """PCA coefficients [N, k] of images [N, S, S, 3]."""
+    x = np.asarray(images, np.float64).reshape(len(images), -1)
+    return (x - self.pca_mean) @ self.pca_basis
+
+  def pca_reconstruct(self, images: np.ndarray) -> np.ndarray:
+    """The PCA's reconstruction of images, same shape."""
+    recon = self.pca_codes(images) @ self.pca_basis.T + self.pca_mean
+    return recon.reshape(np.shape(images)).astype(np.float32)
 
 
 def _normal_stats(prefix: str, pred: np.ndarray, target: np.ndarray,
@@ -82,7 +106,7 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
     A flat {name: float}.
   """
   cols = {k: [] for k in ("normals", "gt", "mask", "fit", "sq", "base_sq",
-                          "frontal", "near")}
+                          "pca_sq", "frontal", "near")}
   for batch in dataset:
     out, _ = predict(state, batch["image"])
     out, batch = partitioning.to_host((out, batch))
@@ -97,13 +121,18 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
                               axis=(1, 2, 3)))
     cols["base_sq"].append(np.mean(np.square(baselines.mean_image - x),
                                    axis=(1, 2, 3)))
+    if baselines.pca_basis is not None:
+      cols["pca_sq"].append(np.mean(np.square(
+          baselines.pca_reconstruct(x) - x), axis=(1, 2, 3)))
   if not cols["sq"]:
     raise ValueError("evaluate: the test dataset is empty")
-  c = {k: np.concatenate(v) for k, v in cols.items()}
+  c = {k: np.concatenate(v) for k, v in cols.items() if v}
   gt, mask = c["gt"], c["mask"]
   metrics = {"recon/mse": float(c["sq"].mean()),
              "baseline_mean_image/recon/mse": float(c["base_sq"].mean()),
              "num_test_images": float(len(c["sq"]))}
+  if "pca_sq" in c:
+    metrics["baseline_pca/recon/mse"] = float(c["pca_sq"].mean())
   metrics.update(_normal_stats("normals", c["normals"], gt, mask))
   metrics.update(_normal_stats("baseline_fit_normals", c["fit"], gt, mask))
   metrics.update(_normal_stats(
@@ -118,7 +147,7 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
                                  gt[near], mask[near]))
   if probe_grid is not None:
     metrics.update(probe_metrics(predict, state, probe_grid,
-                                 num_folds=probe_folds))
+                                 num_folds=probe_folds, baselines=baselines))
   return metrics
 
 
@@ -135,18 +164,25 @@ def encode_images(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
 
 
 def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
-                  num_folds: int = 10) -> dict[str, float]:
-  """probe/z_{latent}/{factor} accuracies and probe/chance/{factor}."""
+                  num_folds: int = 10, baselines: Baselines | None = None
+                  ) -> dict[str, float]:
+  """probe/z_{latent}/{factor} accuracies and probe/chance/{factor}; with
+  a PCA in `baselines`, also probe/baseline_pca/{factor} of its codes."""
   lat = encode_images(predict, state, grid["image"])
+  names = list(LATENTS)
+  if baselines is not None and baselines.pca_basis is not None:
+    lat["baseline_pca"] = baselines.pca_codes(grid["image"])
+    names.append("baseline_pca")
   metrics = {}
   for factor in FACTORS:
     labels = grid[f"{factor}_label"]
     metrics[f"probe/chance/{factor}"] = float(
         1.0 / len(np.unique(labels)))
-    for name in LATENTS:
+    for name in names:
       acc = probes.probe_accuracy(lat[name], labels, num_folds=num_folds)
-      metrics[f"probe/z_{name}/{factor}"] = acc["mean"]
-      metrics[f"probe/z_{name}/{factor}/std"] = acc["std"]
+      key = name if name.startswith("baseline") else f"z_{name}"
+      metrics[f"probe/{key}/{factor}"] = acc["mean"]
+      metrics[f"probe/{key}/{factor}/std"] = acc["std"]
   return metrics
 
 

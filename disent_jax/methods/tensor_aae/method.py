@@ -15,6 +15,7 @@ import numpy as np
 import optax
 
 from disent_jax.data import pipeline
+from disent_jax.methods.tensor_aae import baselines as baselines_lib
 from disent_jax.methods.tensor_aae import data as data_lib
 from disent_jax.methods.tensor_aae import evaluation
 from disent_jax.methods.tensor_aae import model as model_lib
@@ -41,10 +42,10 @@ def networks(config: ml_collections.ConfigDict, *, num_vertices: int,
       identity=m.identity, expression=m.expression,
       num_vertices=num_vertices, fit_identity=fit_identity,
       fit_expression=fit_expression)
-  sizes.validate()
+  sizes.validate(rotate=m.pose_mode != "concat")
   ae = model_lib.TensorAutoencoder(
       sizes, light_head=m.light_head, pose_mode=m.pose_mode,
-      separate_normal_core=m.separate_normal_core)
+      separate_normal_core=m.separate_normal_core, feature=m.feature)
   disc = None
   if config.use_discriminator:
     disc = model_lib.BeganDiscriminator(widths=tuple(m.disc_widths),
@@ -102,8 +103,9 @@ def build(config: ml_collections.ConfigDict) -> Method:
 
   @functools.cache
   def baselines():
-    return evaluation.Baselines.fit(train_arrays["image"],
-                                    train_arrays["fit_normals"])
+    return evaluation.Baselines.fit(
+        train_arrays["image"], train_arrays["fit_normals"],
+        components=baselines_lib.plain_latent_size(config.model))
 
   @functools.cache
   def probe_grid():

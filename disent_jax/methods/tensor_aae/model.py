@@ -178,11 +178,12 @@ class Sizes:
   fit_identity: int = 157
   fit_expression: int = 28
 
-  def validate(self) -> None:
+  def validate(self, *, rotate: bool = True) -> None:
+    """Raises ValueError on sizes the streams cannot use."""
     if self.image_size % 8:
       raise ValueError(f"model.image_size={self.image_size}: expected a "
                        "multiple of 8 (three 2x2 pools)")
-    if (self.identity * self.expression) % 3:
+    if rotate and (self.identity * self.expression) % 3:
       raise ValueError(
           f"model.identity x model.expression = "
           f"{self.identity * self.expression}: expected a multiple of 3 "
@@ -201,15 +202,25 @@ class TensorAutoencoder(nn.Module):
       (the no-rotation ablation: decoders see [f, z_p]).
     separate_normal_core: give the frontal normals their own core instead of
       sharing 𝒬 (A27's option).
+    feature: "khatri_rao" (the paper: f = z_exp ⊙ z_id) or "concat" (f =
+      [z_exp, z_id], an unstructured latent: the [30]-style baseline; needs
+      pose_mode="concat").
   """
   sizes: Sizes
   light_head: str = "linear_rgb"
   pose_mode: str = "rotate"
   separate_normal_core: bool = False
+  feature: str = "khatri_rao"
 
   def setup(self):
     sz = self.sizes
-    sz.validate()
+    if self.feature not in ("khatri_rao", "concat"):
+      raise ValueError(f"model.feature={self.feature!r}: expected "
+                       "'khatri_rao' or 'concat'")
+    if self.feature == "concat" and self.pose_mode != "concat":
+      raise ValueError("model.feature='concat' has no 3 x k/3 feature to "
+                       "rotate: set model.pose_mode='concat'")
+    sz.validate(rotate=self.pose_mode != "concat")
     if self.light_head not in ("linear_rgb", "identity_grey"):
       raise ValueError(f"model.light_head={self.light_head!r}: expected "
                        "'linear_rgb' or 'identity_grey'")
@@ -277,7 +288,10 @@ class TensorAutoencoder(nn.Module):
     s = sz.image_size
     z_id, z_exp = latents["identity"], latents["expression"]
     z_l, z_p = latents["light"], latents["pose"]
-    f = multilinear.khatri_rao([z_exp, z_id])
+    if self.feature == "concat":
+      f = jnp.concatenate([z_exp, z_id], axis=-1)
+    else:
+      f = multilinear.khatri_rao([z_exp, z_id])
     rot = self.rotation(z_p)
     if self.pose_mode == "concat":
       g = jnp.concatenate([f, z_p], axis=-1)
