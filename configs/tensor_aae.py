@@ -1,6 +1,6 @@
 r"""Paper 000: the adversarial neuro-tensorial auto-encoder (Wang et al.).
 
-  # SynthFace, unseen subjects (~10 min on 2 CPUs, 32 px):
+  # SynthFace, unseen subjects (3,000 steps, ~20 min on 2 CPUs, 32 px):
   python launch/train.py --config=configs/tensor_aae.py \
       --workdir=runs/tensor_aae
   # The paper's sizes (64 px, Q of 12288 x 9 x 15 x 80; a GPU):
