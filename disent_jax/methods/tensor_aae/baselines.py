@@ -13,7 +13,7 @@ and [30] constraints, an unstructured latent, no multilinear streams).
 
 import dataclasses
 import functools
-from typing import Any, Mapping
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -24,7 +24,6 @@ import optax
 
 from disent_jax.losses import reconstruction
 from disent_jax.methods.tensor_aae import model as model_lib
-from disent_jax.metrics import probes
 
 
 class PlainAutoencoder(nn.Module):
@@ -148,15 +147,3 @@ def linear_codes(images: np.ndarray, mean: np.ndarray, basis: np.ndarray
   """Coefficients [N, components] of images under `linear_decomposition`."""
   x = np.asarray(images, np.float64).reshape(len(images), -1)
   return (x - mean) @ basis
-
-
-def probe_codes(codes: np.ndarray, grid: Mapping[str, np.ndarray], *,
-                factors, num_folds: int, name: str) -> dict[str, float]:
-  """probe/{name}/{factor} accuracies of one code matrix on the grid."""
-  out = {}
-  for factor in factors:
-    acc = probes.probe_accuracy(codes, grid[f"{factor}_label"],
-                                num_folds=num_folds)
-    out[f"probe/{name}/{factor}"] = acc["mean"]
-    out[f"probe/{name}/{factor}/std"] = acc["std"]
-  return out

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from disent_jax.data import onthefly
+from disent_jax.methods.tensor_aae import baselines as baselines_lib
 from disent_jax.metrics import normals as normal_metrics
 from disent_jax.metrics import probes
 from disent_jax.train import partitioning
@@ -54,10 +55,8 @@ class Baselines:
     `components` > 0 adds the PCA."""
     pca_mean = pca_basis = None
     if components > 0:
-      x = np.asarray(images, np.float64).reshape(len(images), -1)
-      pca_mean = x.mean(0)
-      _, _, vt = np.linalg.svd(x - pca_mean, full_matrices=False)
-      pca_basis = vt[:components].T
+      pca_mean, pca_basis = baselines_lib.linear_decomposition(images,
+                                                               components)
     mean_image = np.asarray(images, np.float64).mean(0)
     n = np.asarray(fit_normals, np.float64).sum(0)
     norm = np.linalg.norm(n, axis=-1, keepdims=True)
@@ -69,8 +68,7 @@ class Baselines:
 
   def pca_codes(self, images: np.ndarray) -> np.ndarray:
     """PCA coefficients [N, k] of images [N, S, S, 3]."""
-    x = np.asarray(images, np.float64).reshape(len(images), -1)
-    return (x - self.pca_mean) @ self.pca_basis
+    return baselines_lib.linear_codes(images, self.pca_mean, self.pca_basis)
 
   def pca_reconstruct(self, images: np.ndarray) -> np.ndarray:
     """The PCA's reconstruction of images, same shape."""
