@@ -14,13 +14,11 @@ finished runs.
 
 import argparse
 import json
-import os
 import pathlib
-import subprocess
 import sys
-import time
 
 from disent_jax.methods.pointnet_id_vae import table
+from disent_jax.train import jobs as jobs_lib
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
 
@@ -34,50 +32,18 @@ def _command(setting: table.Setting, seed: int, variant: str,
           "--config.progress_bar=False", *overrides]
 
 
-def _env(threads: int) -> dict[str, str]:
-  env = dict(os.environ)
-  if threads > 0:
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") +
-                        " --xla_cpu_multi_thread_eigen=false"
-                        f" intra_op_parallelism_threads={threads}").strip()
-  return env
-
-
 def run_all(root: pathlib.Path, seeds: list[int], variant: str, jobs: int,
             threads: int, overrides: list[str],
             settings: tuple[table.Setting, ...] = table.SETTINGS
             ) -> list[str]:
   """Trains every unfinished run, seed by seed (all settings of the first
   seed come first); returns the directories that failed."""
-  todo = [(s, seed) for seed in seeds for s in settings
-          if not (table.run_dir(root, s, seed) / "metrics.json").is_file()]
-  running: list[tuple[subprocess.Popen, pathlib.Path, float]] = []
-  failed = []
-  while todo or running:
-    while todo and len(running) < jobs:
-      setting, seed = todo.pop(0)
-      workdir = table.run_dir(root, setting, seed)
-      workdir.mkdir(parents=True, exist_ok=True)
-      log = open(workdir / "train.log", "a")  # pylint: disable=consider-using-with
-      cmd = _command(setting, seed, variant, workdir, overrides)
-      print(f"start {workdir.name}: {' '.join(cmd[1:])}", flush=True)
-      running.append((subprocess.Popen(cmd, stdout=log, stderr=log,
-                                       env=_env(threads), cwd=_REPO),
-                      workdir, time.time()))
-    time.sleep(2.0)
-    for entry in list(running):
-      proc, workdir, start = entry
-      if proc.poll() is None:
-        continue
-      running.remove(entry)
-      took = (time.time() - start) / 60
-      if proc.returncode == 0:
-        print(f"done  {workdir.name} in {took:.1f} min", flush=True)
-      else:
-        print(f"FAILED {workdir.name} (exit {proc.returncode}); see "
-              f"{workdir / 'train.log'}", flush=True)
-        failed.append(str(workdir))
-  return failed
+  todo = [jobs_lib.Job(table.run_dir(root, s, seed),
+                       tuple(_command(s, seed, variant,
+                                      table.run_dir(root, s, seed),
+                                      overrides)))
+          for seed in seeds for s in settings]
+  return jobs_lib.run_jobs(todo, parallel=jobs, threads=threads, cwd=_REPO)
 
 
 def main() -> int:

@@ -11,6 +11,8 @@
     on a full factorial grid of unseen identities x expressions x yaws x
     lights; every latent against every factor, so the cross-factor leakage
     is a matrix.
+  * Editing (§5.1-5.2): expression and pose transfer and relighting on
+    the same grid against its ground-truth re-renders (`editing`).
 """
 
 import dataclasses
@@ -22,6 +24,7 @@ import numpy as np
 
 from disent_jax.data import onthefly
 from disent_jax.methods.tensor_aae import baselines as baselines_lib
+from disent_jax.methods.tensor_aae import editing
 from disent_jax.metrics import normals as normal_metrics
 from disent_jax.metrics import probes
 from disent_jax.train import partitioning
@@ -87,7 +90,9 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
              state: Any, dataset: Iterable[Mapping[str, jax.Array]], *,
              baselines: Baselines,
              probe_grid: Mapping[str, np.ndarray] | None = None,
-             probe_folds: int = 10) -> dict[str, float]:
+             probe_folds: int = 10,
+             edit: Callable[[Any, np.ndarray, np.ndarray, str], np.ndarray]
+             | None = None, edit_pairs: int = 200) -> dict[str, float]:
   """The metrics of a trained state on the test split (and the probe grid).
 
   Args:
@@ -99,6 +104,9 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
     probe_grid: image [N, S, S, 3] and {factor}_label [N] of the probe grid
       (`probe_grid_arrays`); None skips the probes.
     probe_folds: k of the k-fold probes.
+    edit: `(state, targets, donors, factor) -> edited images`; with a
+      probe grid, the edits are scored against it (`editing`).
+    edit_pairs: pairs per edited factor.
 
   Returns:
     A flat {name: float}.
@@ -146,6 +154,9 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
   if probe_grid is not None:
     metrics.update(probe_metrics(predict, state, probe_grid,
                                  num_folds=probe_folds, baselines=baselines))
+    if edit is not None and edit_pairs > 0:
+      metrics.update(editing.editing_metrics(edit, state, probe_grid,
+                                             num_pairs=edit_pairs))
   return metrics
 
 
@@ -199,7 +210,8 @@ def probe_grid_arrays(*, resolution: str, render_size: int, num_identities: int,
     downsample: maps [N, R, R, 3] -> [N, S, S, 3] (None: keep R).
 
   Returns:
-    image [N, S, S, 3] float32 in [0, 1] and {identity, expression, pose,
+    image [N, S, S, 3] float32 in [0, 1], the face mask [N, S, S] (0/1),
+    pose [N, 3] (Euler angles) and {identity, expression, pose,
     light}_label [N] int.
   """
   gen = onthefly.grid_generator(onthefly.GridConfig(
@@ -210,9 +222,14 @@ def probe_grid_arrays(*, resolution: str, render_size: int, num_identities: int,
   order = np.argsort(index)
   images = np.concatenate([p["image"] for p in parts])[order]
   images = images.astype(np.float32) / 255.0
+  mask = np.concatenate([p["mask"] for p in parts])[order]
+  mask = np.asarray(mask, np.float32).reshape(images.shape[:3] + (1,))
   if downsample is not None:
     images = downsample(images)
-  out = {"image": np.asarray(images, np.float32)}
+    mask = downsample(mask)
+  out = {"image": np.asarray(images, np.float32),
+         "mask": (mask[..., 0] >= 0.5).astype(np.float32),
+         "pose": np.concatenate([p["pose"] for p in parts])[order]}
   for f in FACTORS:
     out[f"{f}_label"] = np.concatenate([p[f"{f}_label"]
                                         for p in parts])[order]

@@ -87,6 +87,12 @@ def build(config: ml_collections.ConfigDict) -> Method:
       lambda_k=float(config.began.lambda_k))
   predict = jax.jit(functools.partial(steps_lib.predict, ae=ae))
 
+  edit_fn = jax.jit(functools.partial(transfer, ae=ae),
+                    static_argnames="factors")
+
+  def edit(state, targets, donors, factor):
+    return edit_fn(state, targets, donors, factors=(factor,))["image"]
+
   def eval_step(state, batch):
     return predict(state, batch["image"])[0]
 
@@ -122,7 +128,9 @@ def build(config: ml_collections.ConfigDict) -> Method:
     return evaluation.evaluate(predict, state, dataset,
                                baselines=baselines(),
                                probe_grid=probe_grid(),
-                               probe_folds=int(config.eval.probe_folds))
+                               probe_folds=int(config.eval.probe_folds),
+                               edit=edit,
+                               edit_pairs=int(config.eval.edit_pairs))
 
   apps = {
       "decompose": functools.partial(decompose, ae=ae),
