@@ -7,7 +7,8 @@
         --rows full nfe --seeds 0 1 2
 
 Trains each row (`table.ROWS`: the full model, the [30]-style baseline and
-the ablations) and the plain autoencoder Z_0 for each seed with
+the ablations), the plain autoencoder Z_0 and the [37]-style
+decomposition for each seed with
 `launch/train.py` (a run with a metrics.json is skipped; an interrupted
 run resumes from its checkpoints), then writes ROOT/table.md and
 ROOT/table.json. Runs go seed by seed, so the first seed's rows finish
@@ -42,13 +43,17 @@ def _train_job(row: table.Row, seed: int, root: pathlib.Path,
       "--config.progress_bar=False", *overrides))
 
 
-def _plain_job(seed: int, root: pathlib.Path, variant: str,
-               overrides: list[str]) -> jobs_lib.Job:
-  workdir = table.run_dir(root, table.PLAIN, seed)
+def _baseline_job(name: str, seed: int, root: pathlib.Path, variant: str,
+                  overrides: list[str]) -> jobs_lib.Job:
+  workdir = table.run_dir(root, name, seed)
   return jobs_lib.Job(workdir, (
       sys.executable, str(pathlib.Path(__file__).resolve()),
-      f"--root={root}", f"--variant={variant}", f"--plain_seed={seed}",
-      "--", *overrides))
+      f"--root={root}", f"--variant={variant}", f"--baseline={name}",
+      f"--baseline_seed={seed}", "--", *overrides))
+
+
+_BASELINES = {table.PLAIN: table.plain_metrics,
+              table.MLIN37: table.mlin37_metrics}
 
 
 def _config(variant: str, seed: int, overrides: list[str]):
@@ -90,58 +95,65 @@ def main() -> int:
   parser.add_argument("--variant", default="",
                       help="Extra config variant, e.g. size=converged.")
   parser.add_argument("--rows", nargs="+", default=None,
-                      choices=[r.slug for r in table.ROWS] + [table.PLAIN],
+                      choices=[r.slug for r in table.ROWS] +
+                      sorted(_BASELINES),
                       help="Train only these rows (default: all).")
   parser.add_argument("--jobs", type=int, default=1,
                       help="Trainings at once.")
   parser.add_argument("--threads", type=int, default=0,
                       help="CPU threads per training (0: XLA's default).")
   parser.add_argument("--table_only", action="store_true")
-  parser.add_argument("--plain_seed", type=int, default=None,
-                      help="Internal: train and measure Z_0 for one seed.")
+  parser.add_argument("--baseline", choices=sorted(_BASELINES),
+                      default=None,
+                      help="Internal: fit and measure one baseline.")
+  parser.add_argument("--baseline_seed", type=int, default=0)
   parser.add_argument("overrides", nargs="*",
                       help="Extra flags for every run, e.g. "
                       "--config.total_steps=3000 (after --).")
   args = parser.parse_args()
   root = pathlib.Path(args.root).expanduser()
 
-  if args.plain_seed is not None:
-    config = _config(args.variant, args.plain_seed, args.overrides)
-    metrics = table.plain_metrics(config)
-    workdir = table.run_dir(root, table.PLAIN, args.plain_seed)
+  if args.baseline is not None:
+    config = _config(args.variant, args.baseline_seed, args.overrides)
+    metrics = _BASELINES[args.baseline](config)
+    workdir = table.run_dir(root, args.baseline, args.baseline_seed)
     workdir.mkdir(parents=True, exist_ok=True)
     _write_json(workdir / "metrics.json", metrics)
     print(json.dumps(metrics, indent=1))
     return 0
 
-  wanted = set(args.rows or [r.slug for r in table.ROWS] + [table.PLAIN])
+  wanted = set(args.rows or [r.slug for r in table.ROWS] +
+               sorted(_BASELINES))
   failed = []
   if not args.table_only:
     todo = []
     for seed in args.seeds:
       todo += [_train_job(r, seed, root, args.variant, args.overrides)
                for r in table.ROWS if r.slug in wanted]
-      if table.PLAIN in wanted:
-        todo.append(_plain_job(seed, root, args.variant, args.overrides))
+      todo += [_baseline_job(name, seed, root, args.variant, args.overrides)
+               for name in sorted(_BASELINES) if name in wanted]
     failed = jobs_lib.run_jobs(todo, parallel=args.jobs,
                                threads=args.threads, cwd=_REPO)
   runs, missing = table.collect(root, args.seeds,
                                 [r.slug for r in table.ROWS])
-  plain_runs, plain_missing = table.collect(root, args.seeds, [table.PLAIN])
+  extra = {}
+  for name in sorted(_BASELINES):
+    found, gone = table.collect(root, args.seeds, [name])
+    extra[name] = table.aggregate(found) if found else None
+    missing += gone
   if not runs:
     print(f"no finished runs under {root}", file=sys.stderr)
     return 1
   agg = table.aggregate(runs)
-  plain = table.aggregate(plain_runs) if plain_runs else None
-  text = table.markdown(agg, plain)
+  text = table.markdown(agg, extra[table.PLAIN], extra[table.MLIN37])
   (root / "table.md").write_text(text)
   _write_json(root / "table.json", {
       "variant": args.variant, "overrides": args.overrides,
       "rows": {k: {"seeds": v["seeds"],
                    "stats": {m: list(s) for m, s in v["stats"].items()}}
-               for k, v in {**agg, **(plain or {})}.items()}})
+               for k, v in {**agg, **(extra[table.PLAIN] or {}),
+                            **(extra[table.MLIN37] or {})}.items()}})
   print(text)
-  missing += plain_missing
   if missing:
     print(f"not finished: {missing}", file=sys.stderr)
   return 1 if failed else 0

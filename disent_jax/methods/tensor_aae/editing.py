@@ -106,7 +106,7 @@ def editing_metrics(edit: Callable[[Any, np.ndarray, np.ndarray, str],
   """
   images = np.asarray(grid["image"], np.float32)
   masks = np.asarray(grid["mask"]) > 0.5
-  yaw0 = _frontal_pose_label(grid)
+  frontal_all = frontal_rows(grid)
   metrics = {}
   for factor in EDITS:
     t, d, g = edit_pairs(grid, factor, num_pairs=num_pairs, seed=seed)
@@ -132,7 +132,7 @@ def editing_metrics(edit: Callable[[Any, np.ndarray, np.ndarray, str],
         change.mean() / max(metrics[f"edit/{factor}/copy_target/mse"],
                             1e-12))
     mse = _masked_mse(out, truth, mask)
-    frontal = np.asarray(grid["pose_label"])[t] == yaw0
+    frontal = frontal_all[t]
     if frontal.any():
       metrics[f"edit/{factor}/mse_frontal"] = float(mse[frontal].mean())
     if (~frontal).any():
@@ -140,9 +140,9 @@ def editing_metrics(edit: Callable[[Any, np.ndarray, np.ndarray, str],
   return metrics
 
 
-def _frontal_pose_label(grid: Mapping[str, np.ndarray]) -> int:
-  """The pose label whose yaw is nearest 0 (from grid["pose"] [N, 3])."""
-  if "pose" not in grid:
-    return -1
+def frontal_rows(grid: Mapping[str, np.ndarray]) -> np.ndarray:
+  """[N] bool: the grid's rows at the yaw nearest 0 (from grid["pose"]
+  [N, 3] Euler angles; Table 3's subset)."""
   yaw = np.abs(np.asarray(grid["pose"])[:, 1])
-  return int(np.asarray(grid["pose_label"])[np.argmin(yaw)])
+  labels = np.asarray(grid["pose_label"])
+  return labels == labels[np.argmin(yaw)]

@@ -32,6 +32,9 @@ from disent_jax.train import partitioning
 THRESHOLDS = (20.0, 25.0, 30.0, 35.0, 40.0)
 LATENTS = ("identity", "expression", "pose", "light")
 FACTORS = ("identity", "expression", "pose", "light")
+# Table 3's (latent, factor) pairs on the frontal grid.
+FRONTAL_PROBES = (("identity", "identity"), ("expression", "expression"),
+                  ("light", "light"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,6 +154,14 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
   if near.any():
     metrics.update(_normal_stats("frontal_normals", c["frontal"][near],
                                  gt[near], mask[near]))
+    # Stream 2 and the mean map on the same images, beside the [37]-style
+    # decomposition (frontal only).
+    metrics.update(_normal_stats("normals_near", c["normals"][near],
+                                 gt[near], mask[near]))
+    metrics.update(_normal_stats(
+        "baseline_mean_normals_near",
+        np.broadcast_to(baselines.mean_normals, gt[near].shape), gt[near],
+        mask[near]))
   if probe_grid is not None:
     metrics.update(probe_metrics(predict, state, probe_grid,
                                  num_folds=probe_folds, baselines=baselines))
@@ -176,7 +187,8 @@ def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
                   num_folds: int = 10, baselines: Baselines | None = None
                   ) -> dict[str, float]:
   """probe/z_{latent}/{factor} accuracies and probe/chance/{factor}; with
-  a PCA in `baselines`, also probe/baseline_pca/{factor} of its codes."""
+  a PCA in `baselines`, also probe/baseline_pca/{factor} of its codes; and
+  probe_frontal/z_{latent}/{factor} on the frontal subset (Table 3)."""
   lat = encode_images(predict, state, grid["image"])
   names = list(LATENTS)
   if baselines is not None and baselines.pca_basis is not None:
@@ -192,7 +204,17 @@ def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
       key = name if name.startswith("baseline") else f"z_{name}"
       metrics[f"probe/{key}/{factor}"] = acc["mean"]
       metrics[f"probe/{key}/{factor}/std"] = acc["std"]
+  # Table 3: the frontal subset (yaw nearest 0), identity, expression and
+  # light from z_id, z_exp and z_l.
+  frontal = editing.frontal_rows(grid)
+  for lat_name, factor in FRONTAL_PROBES:
+    acc = probes.probe_accuracy(lat[lat_name][frontal],
+                                grid[f"{factor}_label"][frontal],
+                                num_folds=num_folds)
+    metrics[f"probe_frontal/z_{lat_name}/{factor}"] = acc["mean"]
+    metrics[f"probe_frontal/z_{lat_name}/{factor}/std"] = acc["std"]
   return metrics
+
 
 
 def probe_grid_arrays(*, resolution: str, render_size: int, num_identities: int,

@@ -28,6 +28,8 @@ from disent_jax.methods.tensor_aae import baselines
 from disent_jax.methods.tensor_aae import data as data_lib
 from disent_jax.methods.tensor_aae import editing
 from disent_jax.methods.tensor_aae import evaluation
+from disent_jax.methods.tensor_aae import multilinear_baseline as mlin
+from disent_jax.metrics import normals as normal_metrics
 from disent_jax.metrics import probes
 
 
@@ -47,6 +49,8 @@ ROWS = (
     Row("no_adv", "no_adv", "− adversarial term"),
 )
 PLAIN = "plain"  # The plain autoencoder's run directories.
+_SHORT = {"identity": "id", "expression": "exp", "pose": "p", "light": "l"}
+MLIN37 = "mlin37"  # The [37]-style decomposition's run directories.
 NORMAL_COLUMNS = (("mean", "mean error (°)"), ("std", "std over images"),
                   ("under_20", "< 20°"), ("under_30", "< 30°"),
                   ("under_35", "< 35°"), ("under_40", "< 40°"))
@@ -145,14 +149,69 @@ def normals_table(table: Mapping[str, dict]) -> str:
   return _table(header, lines)
 
 
+def near_frontal_table(table: Mapping[str, dict],
+                       mlin37: Mapping[str, dict] | None = None) -> str:
+  """Normal error on the near-frontal test images, where the [37]-style
+  decomposition applies: stream 2 and eq. 5's constant-light normals of
+  each row, [37]'s and the mean map's."""
+  cols = (("mean", "mean error (°)"), ("under_35", "< 35°"),
+          ("under_40", "< 40°"))
+  header = ["model", "seeds"] + [f"stream 2: {t}" for _, t in cols] + [
+      f"eq. 5: {t}" for _, t in cols]
+  lines = []
+  for row, agg in _rows(table):
+    st = agg["stats"]
+    lines.append([row.label, str(len(agg["seeds"]))] + [
+        _cell(st, f"normals_near/{k}", 2 if k == "mean" else 3)
+        for k, _ in cols] + [
+            _cell(st, f"frontal_normals/{k}", 2 if k == "mean" else 3)
+            for k, _ in cols])
+  if mlin37:
+    agg = mlin37[MLIN37]
+    lines.append(["baseline: [37]-style decomposition",
+                  str(len(agg["seeds"]))] + [
+                      _cell(agg["stats"], f"normals_near/{k}",
+                            2 if k == "mean" else 3) for k, _ in cols] +
+                 ["", "", ""])
+  rows = _rows(table)
+  base = rows[0][1]["stats"] if rows else {}
+  lines.append(["baseline: mean normal map", "—"] + [
+      _cell(base, f"baseline_mean_normals_near/{k}", 2 if k == "mean"
+            else 3) for k, _ in cols] + ["", "", ""])
+  return _table(header, lines)
+
+
+def frontal_probes_table(table: Mapping[str, dict],
+                         mlin37: Mapping[str, dict] | None = None) -> str:
+  """Table 3: z_id, z_exp, z_l on the grid's frontal subset, beside the
+  [37]-style decomposition's C, E, L."""
+  header = ["model", "seeds"] + [f"z_{_SHORT[lat]} → {f}"
+                                 for lat, f in evaluation.FRONTAL_PROBES]
+  lines = []
+  for row, agg in _rows(table):
+    lines.append([row.label, str(len(agg["seeds"]))] + [
+        _cell(agg["stats"], f"probe_frontal/z_{lat}/{f}")
+        for lat, f in evaluation.FRONTAL_PROBES])
+  if mlin37:
+    agg = mlin37[MLIN37]
+    lines.append(["baseline: [37]-style decomposition (C, E, L)",
+                  str(len(agg["seeds"]))] + [
+                      _cell(agg["stats"], f"probe_frontal/z_{lat}/{f}")
+                      for lat, f in evaluation.FRONTAL_PROBES])
+  rows = _rows(table)
+  base = rows[0][1]["stats"] if rows else {}
+  lines.append(["chance", "—"] + [_cell(base, f"probe/chance/{f}")
+                                  for _, f in evaluation.FRONTAL_PROBES])
+  return _table(header, lines)
+
+
 def probes_table(table: Mapping[str, dict],
                  plain: Mapping[str, dict] | None = None) -> str:
   """Own-factor accuracies of z_id, z_exp, z_p, z_l per row, beside the
   PCA, the plain autoencoder Z_0 (whose one latent is probed for every
   factor) and chance."""
   factors = evaluation.FACTORS
-  short = {"identity": "id", "expression": "exp", "pose": "p", "light": "l"}
-  header = ["latent → factor", "seeds"] + [f"z_{short[f]} → {f}"
+  header = ["latent → factor", "seeds"] + [f"z_{_SHORT[f]} → {f}"
                                           for f in factors]
   lines = []
   for row, agg in _rows(table):
@@ -245,13 +304,18 @@ def recon_table(table: Mapping[str, dict],
 
 
 def markdown(table: Mapping[str, dict],
-             plain: Mapping[str, dict] | None = None) -> str:
-  """All four tables, each under a heading."""
+             plain: Mapping[str, dict] | None = None,
+             mlin37: Mapping[str, dict] | None = None) -> str:
+  """Every table, each under a heading."""
   if not table:
     raise ValueError("markdown: no rows (no finished runs)")
   parts = [
       "### Normal error on held-out subjects (Table 1)\n",
       normals_table(table),
+      "\n### Normal error on the near-frontal held-out images\n",
+      near_frontal_table(table, mlin37),
+      "\n### Frontal grid: z_id, z_exp, z_l (Table 3)\n",
+      frontal_probes_table(table, mlin37),
       "\n### Probes: own-factor accuracy, 10-fold linear SVM "
       "(Tables 2-3)\n", probes_table(table, plain),
       "\n### Leakage: every latent against every factor (full model)\n",
@@ -299,4 +363,50 @@ def plain_metrics(config: ml_collections.ConfigDict) -> dict[str, float]:
     metrics[f"probe/z_plain/{f}"] = acc["mean"]
     metrics[f"probe/z_plain/{f}/std"] = acc["std"]
     metrics[f"probe/chance/{f}"] = float(1.0 / len(np.unique(labels)))
+  return metrics
+
+
+def mlin37_metrics(config: ml_collections.ConfigDict) -> dict[str, float]:
+  """Fits the [37]-style decomposition of a config and measures it.
+
+  Q and the latents are fitted on the near-frontal training images (the
+  fitted rotation's flag, as E_f and E_n use), with the method's k_exp and
+  k_id and the 9 SH light coefficients; evaluation is on the near-frontal
+  test images (true pose) and the grid's frontal subset, where [37] applies.
+
+  Returns:
+    normals_near/* (as `evaluation`), recon/mse on those images,
+    probe_frontal/z_{latent}/{factor}, and train/final_loss.
+  """
+  dcfg = data_lib.DataConfig.from_config(config.data)
+  sources = data_lib.make_sources(dcfg)
+  train, test = sources.train_arrays, sources.test_arrays
+  sel = train["near_frontal"] > 0.5
+  dec = mlin.fit_multilinear(
+      train["image"][sel], mlin.grey_light(train["fit_sh"][sel]),
+      expression=int(config.model.expression),
+      identity=int(config.model.identity), seed=int(config.seed))
+  near = test["gt_near_frontal"] > 0.5
+  lat = dec.encode(test["image"][near])
+  normals = dec.normals(lat["expression"], lat["identity"])
+  stats = normal_metrics.normal_error_stats(
+      normals, test["normals"][near], test["face_mask"][near][..., 0],
+      thresholds=evaluation.THRESHOLDS)
+  metrics = {f"normals_near/{k}": v for k, v in stats.items()}
+  recon = dec.reconstruct(lat)
+  metrics["recon/mse"] = float(np.mean(np.square(
+      recon - test["image"][near])))
+  metrics["train/final_loss"] = float(dec.losses[-1])
+  grid = evaluation.probe_grid_arrays(
+      resolution=dcfg.resolution, render_size=dcfg.render_size,
+      num_identities=int(config.eval.probe_identities), seed=dcfg.seed + 1,
+      downsample=lambda x: data_lib.downsample_images(x, size=dcfg.size))
+  frontal = editing.frontal_rows(grid)
+  codes = dec.encode(grid["image"][frontal])
+  for lat_name, factor in evaluation.FRONTAL_PROBES:
+    acc = probes.probe_accuracy(codes[lat_name],
+                                grid[f"{factor}_label"][frontal],
+                                num_folds=int(config.eval.probe_folds))
+    metrics[f"probe_frontal/z_{lat_name}/{factor}"] = acc["mean"]
+    metrics[f"probe_frontal/z_{lat_name}/{factor}/std"] = acc["std"]
   return metrics
