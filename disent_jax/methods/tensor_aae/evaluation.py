@@ -25,6 +25,7 @@ import numpy as np
 from disent_jax.data import onthefly
 from disent_jax.methods.tensor_aae import baselines as baselines_lib
 from disent_jax.methods.tensor_aae import editing
+from disent_jax.metrics import clusters
 from disent_jax.metrics import normals as normal_metrics
 from disent_jax.metrics import probes
 from disent_jax.train import partitioning
@@ -32,6 +33,8 @@ from disent_jax.train import partitioning
 THRESHOLDS = (20.0, 25.0, 30.0, 35.0, 40.0)
 LATENTS = ("identity", "expression", "pose", "light")
 FACTORS = ("identity", "expression", "pose", "light")
+# Figs. 14-15 (R4): (latent, factor) pairs whose clustering is measured.
+CLUSTERS = (("expression", "expression"), ("pose", "pose"))
 # Table 3's (latent, factor) pairs on the frontal grid.
 FRONTAL_PROBES = (("identity", "identity"), ("expression", "expression"),
                   ("light", "light"))
@@ -188,7 +191,8 @@ def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
                   ) -> dict[str, float]:
   """probe/z_{latent}/{factor} accuracies and probe/chance/{factor}; with
   a PCA in `baselines`, also probe/baseline_pca/{factor} of its codes; and
-  probe_frontal/z_{latent}/{factor} on the frontal subset (Table 3)."""
+  probe_frontal/z_{latent}/{factor} on the frontal subset (Table 3); and
+  cluster/z_{latent}/{factor}/* for `CLUSTERS` (Figs. 14-15)."""
   lat = encode_images(predict, state, grid["image"])
   names = list(LATENTS)
   if baselines is not None and baselines.pca_basis is not None:
@@ -204,6 +208,9 @@ def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
       key = name if name.startswith("baseline") else f"z_{name}"
       metrics[f"probe/{key}/{factor}"] = acc["mean"]
       metrics[f"probe/{key}/{factor}/std"] = acc["std"]
+  for lat_name, factor in CLUSTERS:
+    metrics.update(cluster_metrics(f"z_{lat_name}", lat[lat_name],
+                                   grid[f"{factor}_label"], factor))
   # Table 3: the frontal subset (yaw nearest 0), identity, expression and
   # light from z_id, z_exp and z_l.
   frontal = editing.frontal_rows(grid)
@@ -256,3 +263,13 @@ def probe_grid_arrays(*, resolution: str, render_size: int, num_identities: int,
     out[f"{f}_label"] = np.concatenate([p[f"{f}_label"]
                                         for p in parts])[order]
   return out
+
+
+def cluster_metrics(name: str, latents: np.ndarray, labels: np.ndarray,
+                    factor: str) -> dict[str, float]:
+  """cluster/{name}/{factor}/{silhouette, knn5} of latents [N, d]."""
+  return {
+      f"cluster/{name}/{factor}/silhouette": clusters.silhouette(latents,
+                                                                 labels),
+      f"cluster/{name}/{factor}/knn5": clusters.knn_accuracy(latents, labels,
+                                                             k=5)}

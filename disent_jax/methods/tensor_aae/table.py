@@ -232,6 +232,28 @@ def probes_table(table: Mapping[str, dict],
   return _table(header, lines)
 
 
+def cluster_table(table: Mapping[str, dict],
+                  plain: Mapping[str, dict] | None = None) -> str:
+  """Figs. 14-15 as numbers: silhouette and 5-NN accuracy of z_exp by
+  expression and z_p by pose, beside Z_0's latent."""
+  header = ["model", "seeds"]
+  for lat, f in evaluation.CLUSTERS:
+    header += [f"z_{_SHORT[lat]} by {f}: silhouette", "5-NN"]
+  lines = []
+  for row, agg in _rows(table):
+    lines.append([row.label, str(len(agg["seeds"]))] + [
+        _cell(agg["stats"], f"cluster/z_{lat}/{f}/{m}")
+        for lat, f in evaluation.CLUSTERS for m in ("silhouette", "knn5")])
+  if plain:
+    agg = plain[PLAIN]
+    lines.append(["baseline: plain autoencoder Z_0",
+                  str(len(agg["seeds"]))] + [
+                      _cell(agg["stats"], f"cluster/z_plain/{f}/{m}")
+                      for _, f in evaluation.CLUSTERS
+                      for m in ("silhouette", "knn5")])
+  return _table(header, lines)
+
+
 def leakage_table(table: Mapping[str, dict], slug: str = "full") -> str:
   """One row's latent x factor probe matrix (diagonal: own factor)."""
   if slug not in table:
@@ -318,6 +340,8 @@ def markdown(table: Mapping[str, dict],
       frontal_probes_table(table, mlin37),
       "\n### Probes: own-factor accuracy, 10-fold linear SVM "
       "(Tables 2-3)\n", probes_table(table, plain),
+      "\n### Clustering on the grid (Figs. 14-15)\n",
+      cluster_table(table, plain),
       "\n### Leakage: every latent against every factor (full model)\n",
       leakage_table(table),
       "\n### Editing against the grid's re-renders, masked MSE × 100\n",
@@ -363,6 +387,9 @@ def plain_metrics(config: ml_collections.ConfigDict) -> dict[str, float]:
     metrics[f"probe/z_plain/{f}"] = acc["mean"]
     metrics[f"probe/z_plain/{f}/std"] = acc["std"]
     metrics[f"probe/chance/{f}"] = float(1.0 / len(np.unique(labels)))
+  for _, f in evaluation.CLUSTERS:
+    metrics.update(evaluation.cluster_metrics("z_plain", codes,
+                                              grid[f"{f}_label"], f))
   return metrics
 
 
