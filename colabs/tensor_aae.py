@@ -35,13 +35,12 @@ import numpy as np
 
 from disent_jax import methods
 from disent_jax.methods.tensor_aae import data as data_lib
-from disent_jax.methods.tensor_aae import editing
+from disent_jax.methods.tensor_aae import figures
 from disent_jax.methods.tensor_aae import evaluation as taae_eval
 from disent_jax.train import checkpointing
 from disent_jax.train import compile_cache
 from disent_jax.train import config_utils
 from disent_jax.train import loop
-from disent_jax.viz import panels
 
 # A run directory to load; empty: train the runlocal config into a temp dir.
 WORKDIR = ""
@@ -92,13 +91,9 @@ for key in ("recon/mse", "baseline_mean_image/recon/mse", "normals/mean",
 dcfg = data_lib.DataConfig.from_config(config.data)
 test = data_lib.make_sources(dcfg).test_arrays
 images = test["image"][:4]
-parts = jax.device_get(method.applications["decompose"](state, images))
-shading = parts["shading"] / max(float(parts["shading"].max()), 1e-6)
-path = panels.comparison_panel(str(out_dir / "decompose.png"), {
-    "input": images, "x̂": parts["image"],
-    "normals": (parts["normals"] + 1) / 2, "true normals":
-    (test["normals"][:4] + 1) / 2, "albedo": parts["albedo"],
-    "shading": shading, "mask": parts["mask"][..., 0]})
+path, parts = figures.decomposition(str(out_dir / "decompose.png"),
+                                    method.applications, state, images,
+                                    test["normals"][:4])
 display.display(display.Image(filename=path))
 # [30]'s head: n_z >= 0; unit length inside the unit disc of (n_x, n_y),
 # where the unit-length loss pulls a trained model.
@@ -120,18 +115,8 @@ grid = taae_eval.probe_grid_arrays(
     num_identities=max(2, int(config.eval.probe_identities)),
     seed=dcfg.seed + 1,
     downsample=lambda x: data_lib.downsample_images(x, size=dcfg.size))
-rows = {"target": [], "donor": [], "edit": [], "ground truth": []}
-for factor in editing.EDITS:
-  t, d, g = editing.edit_pairs(grid, factor, num_pairs=1, seed=3)
-  factors = ("light",) if factor == "light" else (factor,)
-  out = method.applications["transfer"](state, grid["image"][t],
-                                        grid["image"][d], factors=factors)
-  for name, img in zip(rows, (grid["image"][t], grid["image"][d],
-                              np.asarray(out["image"]), grid["image"][g])):
-    rows[name].append(img[0])
-path = panels.comparison_panel(
-    str(out_dir / "transfer.png"), {k: np.stack(v) for k, v in rows.items()},
-    row_labels=list(editing.EDITS))
+path = figures.transfers(str(out_dir / "transfer.png"), method.applications,
+                        state, grid, pairs=1)
 display.display(display.Image(filename=path))
 for key in ("expression", "pose", "light"):
   print(f"{key:10s} edit MSE {metrics.get(f'edit/{key}/mse', np.nan):.4f}"
@@ -141,13 +126,12 @@ for key in ("expression", "pose", "light"):
 # %% [markdown]
 # ## Interpolating one factor
 #
-# App. D: the expression latent from one face to another in 0.1 steps, the
-# rest of the first face kept.
+# App. D: the expression, identity and light latents, one at a time, from
+# one face to another in 0.1 steps, the rest of the first face kept.
 
 # %%
-strip = method.applications["interpolate"](state, images[0], images[1],
-                                           factor="expression", steps=11)
-path = panels.interpolation_strip(str(out_dir / "interpolate.png"),
-                                  np.asarray(strip))
+path, strips = figures.interpolation(str(out_dir / "interpolate.png"),
+                                     method.applications, state, images[0],
+                                     images[1])
 display.display(display.Image(filename=path))
-assert np.asarray(strip).shape == (11,) + images.shape[1:]
+assert strips.shape == (3, 11) + images.shape[1:]
