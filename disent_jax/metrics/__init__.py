@@ -7,12 +7,15 @@ Modules (all imported with the package):
   normals: normal-map angular error and shares under 35°/40° (paper 000).
   probes: k-fold linear-probe accuracy (linear SVM or logistic, pure JAX;
     paper 000 Tables 2-3).
+  clusters: silhouette and leave-one-out k-NN accuracy of a latent by a
+    factor (paper 000 Figs. 14-15).
   disentanglement: DS (paper 001 eq. 9), W-direction consistency (paper 001
     Table 2), MIG and DCI.
   fid: Fréchet distance with a named, pluggable feature network.
 """
 
 from disent_jax.metrics import alignment
+from disent_jax.metrics import clusters
 from disent_jax.metrics import disentanglement
 from disent_jax.metrics import fid
 from disent_jax.metrics import mesh_errors
@@ -20,6 +23,6 @@ from disent_jax.metrics import normals
 from disent_jax.metrics import probes
 
 __all__ = [
-    "alignment", "disentanglement", "fid", "mesh_errors", "normals",
+    "alignment", "clusters", "disentanglement", "fid", "mesh_errors", "normals",
     "probes",
 ]

@@ -191,8 +191,9 @@ def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
                   ) -> dict[str, float]:
   """probe/z_{latent}/{factor} accuracies and probe/chance/{factor}; with
   a PCA in `baselines`, also probe/baseline_pca/{factor} of its codes; and
-  probe_frontal/z_{latent}/{factor} on the frontal subset (Table 3); and
-  cluster/z_{latent}/{factor}/* for `CLUSTERS` (Figs. 14-15)."""
+  cluster/z_{latent}/{factor}/* for `CLUSTERS` (Figs. 14-15); and, when
+  the grid has poses, probe_frontal/z_{latent}/{factor} on its frontal
+  subset (Table 3)."""
   lat = encode_images(predict, state, grid["image"])
   names = list(LATENTS)
   if baselines is not None and baselines.pca_basis is not None:
@@ -211,6 +212,8 @@ def probe_metrics(predict, state, grid: Mapping[str, np.ndarray], *,
   for lat_name, factor in CLUSTERS:
     metrics.update(cluster_metrics(f"z_{lat_name}", lat[lat_name],
                                    grid[f"{factor}_label"], factor))
+  if "pose" not in grid:
+    return metrics
   # Table 3: the frontal subset (yaw nearest 0), identity, expression and
   # light from z_id, z_exp and z_l.
   frontal = editing.frontal_rows(grid)
