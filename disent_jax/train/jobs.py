@@ -8,6 +8,7 @@ WORKDIR/train.log and reports the ones that failed.
 """
 
 import dataclasses
+import json
 import os
 import pathlib
 import subprocess
@@ -73,3 +74,29 @@ def run_jobs(jobs: Sequence[Job], *, parallel: int = 1, threads: int = 0,
               f"{job.workdir / 'train.log'}", flush=True)
         failed.append(str(job.workdir))
   return failed
+
+
+def read_metrics(path: str | pathlib.Path, *, required: Sequence[str],
+                 what: str) -> dict[str, float]:
+  """A finished run's `metrics.json` as {name: float}.
+
+  Raises:
+    FileNotFoundError: if it is missing; ValueError, naming the file, if
+    it is not JSON or lacks a `required` key (`what` names the evaluation
+    that writes them).
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"{path}: no metrics.json (has the run "
+                            "finished its evaluation?)")
+  try:
+    data = json.loads(path.read_text())
+  except json.JSONDecodeError as e:
+    raise ValueError(f"{path}: not valid JSON ({e})") from e
+  missing = [k for k in required
+             if not isinstance(data, dict) or k not in data]
+  if missing:
+    raise ValueError(f"{path}: missing metrics {missing}; expected {what}'s "
+                     "keys")
+  return {k: float(v) for k, v in data.items()
+          if isinstance(v, (int, float))}

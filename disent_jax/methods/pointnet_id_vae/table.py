@@ -8,12 +8,13 @@ regressions) and the ratios to the input-as-neutral one.
 `scripts/pointnet_id_vae_table4.py` runs the settings and calls both.
 """
 
-import json
 import math
 import pathlib
 from typing import Mapping, NamedTuple, Sequence
 
 import numpy as np
+
+from disent_jax.train import jobs
 
 
 class Setting(NamedTuple):
@@ -82,20 +83,8 @@ def run_dir(root: str | pathlib.Path, setting: Setting, seed: int
 
 def load_metrics(path: str | pathlib.Path) -> dict[str, float]:
   """A run's final `metrics.json`; a clear error if missing or malformed."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"{path}: no metrics.json (has the run "
-                            "finished its evaluation?)")
-  try:
-    data = json.loads(path.read_text())
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{path}: not valid JSON ({e})") from e
-  missing = [k for k, _ in COLUMNS if k not in data]
-  if missing:
-    raise ValueError(f"{path}: missing metrics {missing}; expected the "
-                     "pointnet_id_vae evaluation's keys")
-  return {k: float(v) for k, v in data.items()
-          if isinstance(v, (int, float))}
+  return jobs.read_metrics(path, required=[k for k, _ in COLUMNS],
+                           what="the pointnet_id_vae evaluation")
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:

@@ -16,7 +16,6 @@ seeds and `markdown` writes four tables:
 `scripts/tensor_aae_table.py` trains the rows and calls both.
 """
 
-import json
 import math
 import pathlib
 from typing import Mapping, NamedTuple, Sequence
@@ -31,6 +30,7 @@ from disent_jax.methods.tensor_aae import evaluation
 from disent_jax.methods.tensor_aae import multilinear_baseline as mlin
 from disent_jax.metrics import normals as normal_metrics
 from disent_jax.metrics import probes
+from disent_jax.train import jobs
 
 
 class Row(NamedTuple):
@@ -66,19 +66,8 @@ def run_dir(root: str | pathlib.Path, slug: str, seed: int) -> pathlib.Path:
 
 def load_metrics(path: str | pathlib.Path) -> dict[str, float]:
   """A run's `metrics.json`; a clear error if it is missing or malformed."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise FileNotFoundError(f"{path}: no metrics.json (has the run "
-                            "finished its evaluation?)")
-  try:
-    data = json.loads(path.read_text())
-  except json.JSONDecodeError as e:
-    raise ValueError(f"{path}: not valid JSON ({e})") from e
-  if not isinstance(data, dict) or "recon/mse" not in data:
-    raise ValueError(f"{path}: expected the tensor_aae evaluation's metrics "
-                     "(no recon/mse)")
-  return {k: float(v) for k, v in data.items()
-          if isinstance(v, (int, float))}
+  return jobs.read_metrics(path, required=("recon/mse",),
+                           what="the tensor_aae evaluation")
 
 
 def collect(root: str | pathlib.Path, seeds: Sequence[int],
