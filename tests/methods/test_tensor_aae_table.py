@@ -224,3 +224,34 @@ def test_mlin37_design_matches_einsum_and_als_fits_its_own_model():
   assert np.all(np.diff(fit.losses) <= 1e-9 * np.var(x))
   with pytest.raises(ValueError, match="rows"):
     mlin.fit_multilinear(images, lights[:3], expression=2, identity=3)
+
+
+def test_mlin37_encode_recovers_images_of_its_own_core():
+  from disent_jax.methods.tensor_aae import multilinear_baseline as mlin  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(2)
+  q = rng.normal(size=(48, 9, 2, 3))
+  dec = mlin.MultilinearDecomposition(q, 4, 1e-8, np.zeros(0))
+  # Lights near the mean light, where `encode` starts.
+  lat = {"light": mlin._mean_light()[None] + rng.normal(size=(6, 9)) * 0.1,
+         "expression": rng.normal(size=(6, 2)),
+         "identity": rng.normal(size=(6, 3))}
+  images = dec.reconstruct(lat)
+  got = dec.reconstruct(dec.encode(images, sweeps=30))
+  err = np.mean(np.square(got - images), axis=(1, 2, 3))
+  assert np.median(err) < 1e-3 * np.var(images)
+
+
+def test_baseline_jobs_measure_the_runlocal_config(tmp_path):
+  from disent_jax.train import config_utils  # pylint: disable=import-outside-toplevel
+  config = config_utils.load_config("tensor_aae", "runlocal")
+  config.total_steps = 3
+  config.data.cache_dir = str(tmp_path)
+  plain = table.plain_metrics(config)
+  mlin37 = table.mlin37_metrics(config)
+  assert np.isfinite(plain["recon/mse"]) and plain["recon/mse"] > 0
+  for f in ("identity", "expression", "pose", "light"):
+    assert 0.0 <= plain[f"probe/z_plain/{f}"] <= 1.0
+  assert 0.0 <= mlin37["normals_near/mean"] <= 180.0
+  for lat, f in (("identity", "identity"), ("expression", "expression"),
+                 ("light", "light")):
+    assert 0.0 <= mlin37[f"probe_frontal/z_{lat}/{f}"] <= 1.0
