@@ -18,6 +18,8 @@ from typing import Any, Callable, Sequence
 
 import jax
 
+from disent_jax.train import utilisation
+
 
 def parse_args(name: str, argv: Sequence[str] | None = None
                ) -> argparse.Namespace:
@@ -160,3 +162,11 @@ def write(records: Sequence[dict[str, Any]], out: str) -> None:
   path.with_suffix(".md").write_text(markdown_table(records))
   print(markdown_table(records))
   print(f"wrote {path} and {path.with_suffix('.md')}")
+
+
+def matmul_peak_record(peak: float) -> dict[str, Any]:
+  """The record of the float32 matmul peak (FLOP/s) a run measured, so its
+  report states the ceiling its utilisation figures divide by."""
+  size = utilisation.SIZE
+  return record(f"float32 matmul {size}x{size}: the utilisation peak, "
+                f"{peak / 1e9:.1f} GFLOP/s", 2.0 * size ** 3 / peak)

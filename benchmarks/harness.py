@@ -113,10 +113,7 @@ def main(argv=None) -> None:
       records.append(common.record(f"{label}: first-step compile",
                                    first["compile_s"]))
   peak = utilisation.measure_matmul_peak()
-  records.append(common.record(
-      f"float32 matmul {utilisation.SIZE}x{utilisation.SIZE}: the "
-      f"utilisation peak, {peak / 1e9:.1f} GFLOP/s",
-      2.0 * utilisation.SIZE ** 3 / peak))
+  records.append(common.matmul_peak_record(peak))
   common.write(records, args.out)
 
 

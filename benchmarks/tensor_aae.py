@@ -157,10 +157,7 @@ def main(argv=None) -> None:
                                  "unfold(Q)·khatri_rao", peer_s))
     print(f"{case}: {1e3 * ours_s:.3f} ms (tensorly {1e3 * peer_s:.3f} ms)",
           flush=True)
-  records.append(common.record(
-      f"float32 matmul {utilisation.SIZE}x{utilisation.SIZE}: the "
-      f"utilisation peak, {peak / 1e9:.1f} GFLOP/s",
-      2.0 * utilisation.SIZE ** 3 / peak))
+  records.append(common.matmul_peak_record(peak))
   common.write(records, args.out)
 
 

@@ -17,12 +17,12 @@ first. `--table_only` just rebuilds the tables from the finished runs.
 
 import argparse
 import ast
-import importlib.util
 import json
 import pathlib
 import sys
 
 from disent_jax.methods.tensor_aae import table
+from disent_jax.train import config_utils
 from disent_jax.train import jobs as jobs_lib
 
 _REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -58,10 +58,7 @@ _BASELINES = {table.PLAIN: table.plain_metrics,
 
 def _config(variant: str, seed: int, overrides: list[str]):
   """The full row's config with --config.KEY=VALUE overrides applied."""
-  spec = importlib.util.spec_from_file_location("tensor_aae_config", _CONFIG)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config(_arg("full", variant))
+  config = config_utils.load_config(_CONFIG, _arg("full", variant))
   config.seed = seed
   for flag in overrides:
     if not flag.startswith("--config.") or "=" not in flag:
