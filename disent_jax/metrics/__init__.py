@@ -12,6 +12,7 @@ Modules (all imported with the package):
   disentanglement: DS (paper 001 eq. 9), W-direction consistency (paper 001
     Table 2), MIG and DCI.
   fid: Fréchet distance with a named, pluggable feature network.
+  verification: same/different-identity pair scores, ROC-AUC, EER, TAR@FAR.
 """
 
 from disent_jax.metrics import alignment
@@ -21,8 +22,9 @@ from disent_jax.metrics import fid
 from disent_jax.metrics import mesh_errors
 from disent_jax.metrics import normals
 from disent_jax.metrics import probes
+from disent_jax.metrics import verification
 
 __all__ = [
     "alignment", "clusters", "disentanglement", "fid", "mesh_errors", "normals",
-    "probes",
+    "probes", "verification",
 ]
