@@ -248,11 +248,44 @@ def load_sface(path: Optional[str] = None) -> SFace:
   return SFace(params=params, layers=tuple(layers), source=source)
 
 
+def _depthwise_conv(x: jax.Array, w: jax.Array, strides: tuple,
+                    padding: tuple) -> jax.Array:
+  """Depthwise conv as a sum of kh * kw shifted, strided, scaled copies.
+
+  Equal to `lax.conv_general_dilated` with one group per channel, and an
+  order of magnitude faster on CPU, where XLA's grouped convolution is slow.
+
+  Args:
+    x: [B, H, W, C].
+    w: [kh, kw, 1, C].
+    strides: (sh, sw).
+    padding: ((top, bottom), (left, right)).
+
+  Returns:
+    [B, Ho, Wo, C].
+  """
+  kh, kw = w.shape[:2]
+  sh, sw = strides
+  xp = jnp.pad(x, ((0, 0), padding[0], padding[1], (0, 0)))
+  ho = (xp.shape[1] - kh) // sh + 1
+  wo = (xp.shape[2] - kw) // sw + 1
+  out = None
+  for i in range(kh):
+    for j in range(kw):
+      tap = xp[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+      term = tap * w[i, j, 0]
+      out = term if out is None else out + term
+  return out
+
+
 def _apply_layer(layer: Layer, p: dict, x: jax.Array) -> jax.Array:
   if layer.op == "Sub":
     return x - p["c"]
   if layer.op == "Mul":
     return x * p["c"]
+  if layer.op == "Conv" and layer.groups > 1 and layer.groups == x.shape[-1]:
+    y = _depthwise_conv(x, p["w"], layer.strides, layer.padding)
+    return y + p["b"] if "b" in p else y
   if layer.op == "Conv":
     y = jax.lax.conv_general_dilated(
         x, p["w"], window_strides=layer.strides, padding=layer.padding,
