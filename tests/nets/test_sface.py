@@ -139,3 +139,18 @@ def test_blocked_dequantization_against_a_loop():
     for j in range(10):
       ref[i, j] = (float(q[i, j]) - zp[i, j // 4]) * scale[i, j // 4]
   np.testing.assert_allclose(out, ref, rtol=1e-6)
+
+
+def test_feature_extractor_reports_fd_sface(net):
+  from disent_jax.metrics import fid  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(3)
+  a = rng.uniform(size=(6, 112, 112, 3)).astype(np.float32)
+  b = np.clip(a[::-1] * 0.5 + 0.5, 0, 1)
+  ext = sface.feature_extractor(net)
+  same = fid.frechet_feature_distance(a, a, extractor=ext)
+  other = fid.frechet_feature_distance(a, b, extractor=ext)
+  assert same["key"] == "FD[SFace]"
+  # Rank-deficient covariances (6 samples in 128-d) leave rounding noise.
+  assert abs(same["value"]) < 0.01 * other["value"]
+  feats = np.asarray(ext.fn(jnp.asarray(a)))
+  np.testing.assert_allclose(np.linalg.norm(feats, axis=1), 1.0, rtol=1e-5)
