@@ -116,13 +116,6 @@ def test_probes_of_every_latent_against_every_factor(runlocal):
       assert 0.0 <= m[f"probe/z_{name}/{factor}"] <= 1.0
 
 
-def test_verification_weight_is_refused_until_a_network_exists():
-  config = load_config("tensor_aae", "runlocal")
-  config.loss.verification = 0.5
-  with pytest.raises(ValueError, match="verification"):
-    methods.load("tensor_aae").build(config)
-
-
 def test_a_small_config_learns(tmp_path_factory):
   """E_recon and the normal error fall well below their initial values and
   below the mean-image / flat-normal answers on unseen subjects."""

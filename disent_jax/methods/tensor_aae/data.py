@@ -35,6 +35,7 @@ import tqdm
 
 from disent_jax.data import onthefly
 from disent_jax.data import pipeline
+from disent_jax.nets import align
 from disent_jax.ops import camera
 from disent_jax.ops import sh_lighting
 from disent_jax.synthface import albedo as alb
@@ -47,7 +48,7 @@ from disent_jax.train import compile_cache
 # The pseudo ground truth a training batch carries.
 TRAIN_KEYS = ("image", "fit_rotation", "fit_identity", "fit_expression",
               "fit_shape", "fit_normals", "fit_mask", "fit_sh",
-              "near_frontal")
+              "fit_five_points", "near_frontal")
 # The exact answers, for evaluation only.
 EVAL_KEYS = ("normals", "albedo", "shading", "face_mask", "sh", "pose",
              "subject", "expression", "identity", "gt_near_frontal")
@@ -55,7 +56,7 @@ _FIT_STREAM = 13  # fold_in stream of the fit noise (apart from the world's).
 _CHUNK = 16
 _SH_RIDGE = 0.01
 _PRIOR_SEED = 7
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -253,6 +254,12 @@ def _example(index: jax.Array, subject: jax.Array, cfg: DataConfig,
   fit_albedo_map = _box(fit_render["albedo"], factor)
   face_mask = _mask_down(ex["face_mask"], factor)
   lim = math.radians(cfg.near_frontal_deg)
+  # The fitted face's five alignment points (what a landmark detector gives
+  # the paper's pipeline) in training-image pixels, pixel centres at
+  # integers (the convention of `nets.align`): render pixel i covers
+  # [i, i + 1).
+  five = align.five_points_from_ibug68(fit_render["landmarks_2d"])
+  fit_five_points = five / factor - 0.5
 
   def frontal(p):
     return ((jnp.abs(p[1]) <= lim) & (jnp.abs(p[0]) <= lim)).astype(
@@ -267,6 +274,7 @@ def _example(index: jax.Array, subject: jax.Array, cfg: DataConfig,
       "fit_normals": fit_normals,
       "fit_mask": fit_mask,
       "fit_sh": fit_sh(image, fit_albedo_map, fit_normals, fit_mask),
+      "fit_five_points": fit_five_points,
       "near_frontal": frontal(pose_fit),
       "normals": _normals_down(ex["normals"], factor) * face_mask,
       "albedo": _box(ex["albedo"], factor),

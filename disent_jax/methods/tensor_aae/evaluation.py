@@ -13,6 +13,9 @@
     is a matrix.
   * Editing (§5.1-5.2): expression and pose transfer and relighting on
     the same grid against its ground-truth re-renders (`editing`).
+  * Identity preservation (what eq. 8 optimises): the SFace cosine between
+    each test image and its reconstruction, both aligned with the image's
+    five fitted points, beside the mean image and the PCA reconstruction.
 """
 
 import dataclasses
@@ -28,6 +31,8 @@ from disent_jax.methods.tensor_aae import editing
 from disent_jax.metrics import clusters
 from disent_jax.metrics import normals as normal_metrics
 from disent_jax.metrics import probes
+from disent_jax.nets import align
+from disent_jax.nets import sface
 from disent_jax.train import partitioning
 
 THRESHOLDS = (20.0, 25.0, 30.0, 35.0, 40.0)
@@ -85,6 +90,25 @@ class Baselines:
     return recon.reshape(np.shape(images)).astype(np.float32)
 
 
+@jax.jit
+def _aligned_embeddings(net: sface.SFace, images: jax.Array,
+                        five_points: jax.Array) -> jax.Array:
+  return sface.embed(net, align.align_face(images, five_points))
+
+
+def identity_cosines(net: sface.SFace, images: np.ndarray,
+                     candidates: np.ndarray, five_points: np.ndarray
+                     ) -> np.ndarray:
+  """cos(𝒱(x_i), 𝒱(c_i)) [B] of images and candidates [B, S, S, 3], both
+  aligned with the images' five points [B, 5, 2]."""
+  five = jnp.asarray(five_points, jnp.float32)
+  a = _aligned_embeddings(net, jnp.asarray(images, jnp.float32), five)
+  b = _aligned_embeddings(net, jnp.asarray(candidates, jnp.float32), five)
+  a = a / jnp.linalg.norm(a, axis=-1, keepdims=True)
+  b = b / jnp.linalg.norm(b, axis=-1, keepdims=True)
+  return np.asarray(jnp.sum(a * b, axis=-1))
+
+
 def _normal_stats(prefix: str, pred: np.ndarray, target: np.ndarray,
                   mask: np.ndarray) -> dict[str, float]:
   stats = normal_metrics.normal_error_stats(pred, target, mask,
@@ -98,7 +122,8 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
              probe_grid: Mapping[str, np.ndarray] | None = None,
              probe_folds: int = 10,
              edit: Callable[[Any, np.ndarray, np.ndarray, str], np.ndarray]
-             | None = None, edit_pairs: int = 200) -> dict[str, float]:
+             | None = None, edit_pairs: int = 200,
+             verifier: sface.SFace | None = None) -> dict[str, float]:
   """The metrics of a trained state on the test split (and the probe grid).
 
   Args:
@@ -113,12 +138,15 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
     edit: `(state, targets, donors, factor) -> edited images`; with a
       probe grid, the edits are scored against it (`editing`).
     edit_pairs: pairs per edited factor.
+    verifier: SFace; adds identity/sface_cosine (needs fit_five_points in
+      the batches) and its mean-image and PCA baselines.
 
   Returns:
     A flat {name: float}.
   """
   cols = {k: [] for k in ("normals", "gt", "mask", "fit", "sq", "base_sq",
-                          "pca_sq", "frontal", "near")}
+                          "pca_sq", "frontal", "near", "id_cos",
+                          "base_id_cos", "pca_id_cos")}
   for batch in dataset:
     out, _ = predict(state, batch["image"])
     out, batch = partitioning.to_host((out, batch))
@@ -136,6 +164,14 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
     if baselines.pca_basis is not None:
       cols["pca_sq"].append(np.mean(np.square(
           baselines.pca_reconstruct(x) - x), axis=(1, 2, 3)))
+    if verifier is not None:
+      five = batch["fit_five_points"]
+      cols["id_cos"].append(identity_cosines(verifier, x, out["image"], five))
+      cols["base_id_cos"].append(identity_cosines(
+          verifier, x, np.broadcast_to(baselines.mean_image, x.shape), five))
+      if baselines.pca_basis is not None:
+        cols["pca_id_cos"].append(identity_cosines(
+            verifier, x, baselines.pca_reconstruct(x), five))
   if not cols["sq"]:
     raise ValueError("evaluate: the test dataset is empty")
   c = {k: np.concatenate(v) for k, v in cols.items() if v}
@@ -145,6 +181,11 @@ def evaluate(predict: Callable[[Any, jax.Array], tuple[dict, dict]],
              "num_test_images": float(len(c["sq"]))}
   if "pca_sq" in c:
     metrics["baseline_pca/recon/mse"] = float(c["pca_sq"].mean())
+  for key, name in (("id_cos", "identity"),
+                    ("base_id_cos", "baseline_mean_image/identity"),
+                    ("pca_id_cos", "baseline_pca/identity")):
+    if key in c:
+      metrics[f"{name}/sface_cosine"] = float(c[key].mean())
   metrics.update(_normal_stats("normals", c["normals"], gt, mask))
   metrics.update(_normal_stats("baseline_fit_normals", c["fit"], gt, mask))
   metrics.update(_normal_stats(

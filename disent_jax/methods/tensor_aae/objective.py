@@ -20,8 +20,11 @@ import ml_collections
 import numpy as np
 
 from disent_jax.losses import adversarial
+from disent_jax.losses import identity as identity_losses
 from disent_jax.losses import intrinsic
 from disent_jax.losses import reconstruction
+from disent_jax.nets import align
+from disent_jax.nets import sface
 
 Terms = dict[str, jax.Array]
 
@@ -133,10 +136,38 @@ def near_frontal_mean(values: jax.Array, near: jax.Array) -> jax.Array:
   return jnp.sum(w * values) / jnp.maximum(jnp.sum(w), 1.0)
 
 
+def verification_loss(net: sface.SFace, images: jax.Array,
+                      reconstructions: jax.Array,
+                      five_points: jax.Array) -> jax.Array:
+  """E_veri = mean_i 1 - cos(𝒱(x_i), 𝒱(x_hat_i)) (eq. 8).
+
+  Both images are aligned to the SFace template with the same five points
+  (the input's), so the term compares identities, not framings. 𝒱(x) is a
+  constant target; the gradient flows through 𝒱(x_hat) to x_hat only if
+  `net` is frozen (`sface.frozen`).
+
+  Args:
+    net: the verification network (SFace in place of Light-CNN).
+    images: x [B, S, S, 3] in [0, 1].
+    reconstructions: x_hat [B, S, S, 3].
+    five_points: [B, 5, 2] x's alignment points in pixels (`nets.align`).
+
+  Returns:
+    The scalar term.
+  """
+  target = jax.lax.stop_gradient(
+      sface.embed(net, align.align_face(images, five_points)))
+  embedding = sface.embed(net, align.align_face(reconstructions,
+                                                five_points))
+  return identity_losses.cosine_identity_loss(embedding, target)
+
+
 def generator_terms(outputs: Mapping[str, jax.Array],
                     latents: Mapping[str, jax.Array],
                     batch: Mapping[str, jax.Array], *, targets: Targets,
-                    fake_error: jax.Array | None = None) -> Terms:
+                    fake_error: jax.Array | None = None,
+                    verifier: sface.SFace | None = None,
+                    verification_active: jax.Array | bool = True) -> Terms:
   """Every generator-side term (unweighted) of one batch.
 
   Args:
@@ -145,10 +176,13 @@ def generator_terms(outputs: Mapping[str, jax.Array],
     batch: image [B, S, S, 3]; the pseudo ground truth fit_rotation
       [B, 3, 3], fit_identity [B, Ki], fit_expression [B, Ke], fit_shape
       [B, 3V] (mm), fit_normals [B, S, S, 3], fit_mask [B, S, S, 1], fit_sh
-      [B, 27], near_frontal [B].
+      [B, 27], near_frontal [B] and (for E_veri) fit_five_points [B, 5, 2].
     targets: `Targets`.
     fake_error: [B] 𝒟's reconstruction error of x_hat (BEGAN's L(x_hat));
       None leaves E_adv out.
+    verifier: the frozen verification network; None leaves E_veri out.
+    verification_active: a bool scalar; while False (the warm-up) E_veri is
+      0 and 𝒱 is not run.
 
   Returns:
     {name: scalar}, names as the fields of `Weights`.
@@ -192,17 +226,23 @@ def generator_terms(outputs: Mapping[str, jax.Array],
   }
   if fake_error is not None:
     terms["adversarial"] = adversarial.began_generator_loss(fake_error)
+  if verifier is not None:
+    terms["verification"] = jax.lax.cond(
+        verification_active,
+        lambda: verification_loss(verifier, x, outputs["image"],
+                                  batch["fit_five_points"]),
+        lambda: jnp.zeros((), jnp.float32))
   return terms
 
 
 def weighted_total(terms: Terms, weights: Weights, *,
                    adversarial_scale: jax.Array | float = 1.0) -> jax.Array:
-  """sum_k w_k term_k; E_adv's weight is also multiplied by
-  `adversarial_scale` (0 during the warm-up)."""
+  """sum_k w_k term_k; the weights of E_adv and E_veri are also multiplied
+  by `adversarial_scale` (0 during the warm-up, spec §3.3)."""
   total = jnp.zeros((), jnp.float32)
   for name, value in terms.items():
     w = getattr(weights, name)
-    if name == "adversarial":
+    if name in ("adversarial", "verification"):
       w = w * adversarial_scale
     total = total + w * value
   return total

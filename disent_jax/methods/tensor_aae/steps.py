@@ -6,7 +6,11 @@ same forward pass (BEGAN's simultaneous update), then moves k_t with the
 equilibrium controller. The state is
 
     {"params": {"ae", "disc"}, "opt_state": {"ae", "disc"},
-     "began": BeganState(k), "step": int32}
+     "began": BeganState(k), "step": int32, ["verifier": SFace params]}
+
+The verification network's parameters ride in the state (replicated,
+checkpointed, never updated) when E_veri is on; its static program is bound
+with `functools.partial` (`verifier`).
 """
 
 from typing import Any, Mapping
@@ -18,6 +22,7 @@ import optax
 
 from disent_jax.losses import adversarial
 from disent_jax.methods.tensor_aae import objective
+from disent_jax.nets import sface
 from disent_jax.train import step_utils
 
 State = dict[str, Any]
@@ -26,8 +31,10 @@ State = dict[str, Any]
 def init_state(key: jax.Array, batch: Mapping[str, jax.Array], *,
                ae: nn.Module, disc: nn.Module | None,
                ae_tx: optax.GradientTransformation,
-               disc_tx: optax.GradientTransformation | None) -> State:
-  """Parameters, optimizer states, k_0 = 0 and the step counter."""
+               disc_tx: optax.GradientTransformation | None,
+               verifier: sface.SFace | None = None) -> State:
+  """Parameters, optimizer states, k_0 = 0, the step counter and (with a
+  verifier) its frozen parameters."""
   k_ae, k_d = jax.random.split(key)
   x = jnp.asarray(batch["image"])[:1]
   params = {"ae": ae.init(k_ae, x)["params"]}
@@ -35,18 +42,31 @@ def init_state(key: jax.Array, batch: Mapping[str, jax.Array], *,
   if disc is not None:
     params["disc"] = disc.init(k_d, x)["params"]
     opt["disc"] = disc_tx.init(params["disc"])
-  return {"params": params, "opt_state": opt,
-          "began": adversarial.began_init(), "step": jnp.zeros((), jnp.int32)}
+  state = {"params": params, "opt_state": opt,
+           "began": adversarial.began_init(),
+           "step": jnp.zeros((), jnp.int32)}
+  if verifier is not None:
+    state["verifier"] = verifier.params
+  return state
+
+
+def _verifier(state: State, verifier: sface.SFace | None
+              ) -> sface.SFace | None:
+  """The frozen verification network with the state's parameters."""
+  if verifier is None:
+    return None
+  return sface.frozen(verifier.replace(params=state["verifier"]))
 
 
 def autoencoder_loss(ae_params: Any, disc_params: Any | None,
                      batch: Mapping[str, jax.Array],
                      adversarial_scale: jax.Array, *, ae: nn.Module,
                      disc: nn.Module | None, weights: objective.Weights,
-                     targets: objective.Targets
+                     targets: objective.Targets,
+                     verifier: sface.SFace | None = None
                      ) -> tuple[jax.Array, tuple[objective.Terms,
                                                  dict[str, jax.Array]]]:
-  """The weighted objective of the auto-encoder, with 𝒟 held fixed.
+  """The weighted objective of the auto-encoder, with 𝒟 and 𝒱 held fixed.
 
   Returns:
     (loss, (unweighted terms, decoder outputs)).
@@ -58,7 +78,8 @@ def autoencoder_loss(ae_params: Any, disc_params: Any | None,
                        outputs["image"])
     fake_error = adversarial.began_autoencoder_error(outputs["image"], recon)
   terms = objective.generator_terms(outputs, latents, batch, targets=targets,
-                                    fake_error=fake_error)
+                                    fake_error=fake_error, verifier=verifier,
+                                    verification_active=adversarial_scale > 0)
   loss = objective.weighted_total(terms, weights,
                                   adversarial_scale=adversarial_scale)
   return loss, (terms, outputs)
@@ -81,12 +102,13 @@ def train_step(state: State, batch: Mapping[str, jax.Array], key: jax.Array,
                ae_tx: optax.GradientTransformation,
                disc_tx: optax.GradientTransformation | None,
                weights: objective.Weights, targets: objective.Targets,
-               warmup_steps: int, gamma: float, lambda_k: float
+               warmup_steps: int, gamma: float, lambda_k: float,
+               verifier: sface.SFace | None = None
                ) -> tuple[State, dict[str, jax.Array]]:
   """One simultaneous update of the auto-encoder and 𝒟, then k_t.
 
-  E_adv is off (scale 0) for the first `warmup_steps` steps (A22); 𝒟 and
-  k_t train throughout.
+  E_adv and E_veri are off (scale 0) for the first `warmup_steps` steps
+  (A22); 𝒟 and k_t train throughout.
   """
   del key  # Deterministic networks.
   params = state["params"]
@@ -95,7 +117,8 @@ def train_step(state: State, batch: Mapping[str, jax.Array], key: jax.Array,
   (loss, (terms, outputs)), ae_grads = jax.value_and_grad(
       autoencoder_loss, has_aux=True)(
           params["ae"], params.get("disc"), batch, adv_scale, ae=ae,
-          disc=disc, weights=weights, targets=targets)
+          disc=disc, weights=weights, targets=targets,
+          verifier=_verifier(state, verifier))
   updates, ae_opt = ae_tx.update(ae_grads, state["opt_state"]["ae"],
                                  params["ae"])
   new_params = {"ae": optax.apply_updates(params["ae"], updates)}
@@ -122,6 +145,8 @@ def train_step(state: State, batch: Mapping[str, jax.Array], key: jax.Array,
         **step_utils.grad_metrics(d_grads, params["disc"], prefix="disc/")})
   new_state = {"params": new_params, "opt_state": new_opt, "began": began,
                "step": step + 1}
+  if verifier is not None:
+    new_state["verifier"] = state["verifier"]
   return new_state, metrics
 
 
