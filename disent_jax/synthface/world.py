@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from disent_jax.ops import camera
 from disent_jax.synthface import albedo as alb
 from disent_jax.synthface import expression as expr
 from disent_jax.synthface import identity as idn
@@ -141,6 +142,20 @@ class World:
         occluder_kind=f["occluder_kind"],
         subject=jnp.asarray(subject, jnp.int32))
     return out
+
+  def mean_face_landmarks_2d(self, *, size: int) -> np.ndarray:
+    """[L, 2] the landmarks of the mean face (identity parameters 0, no
+    expression), frontal, in the default framing (scale 1, no shift), as
+    (x, y) pixels with pixel centres at integers (`nets.align`)."""
+    neutral = idn.neutral(jnp.zeros((idn.NUM_IDENTITY,), jnp.float32),
+                          self.template)
+    rotation, scale, translation = rnd.camera_params(
+        jnp.zeros(3), size=size, scale_factor=jnp.float32(1.0),
+        shift=jnp.zeros(2))
+    screen = camera.weak_perspective_screen(
+        neutral - rnd.framing(neutral)[None], rotation, scale, translation)
+    # The renderer's pixel i covers [i, i + 1).
+    return np.asarray(screen[self.landmarks, :2]) - 0.5
 
   def image_fn(self, *, size: int, occluder_prob: float = 0.3,
                neutral_prob: float = 0.1):
