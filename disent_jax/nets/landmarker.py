@@ -236,12 +236,25 @@ def synthface_five_points(size: int, resolution: str = "1k") -> np.ndarray:
   return np.asarray(align.five_points_from_ibug68(points), np.float32)
 
 
+def synthface_similarity(five_points: np.ndarray, *, size: int = 64,
+                         resolution: str = "1k") -> np.ndarray:
+  """[2, 3] the similarity from a photo's pixels to SynthFace's framing:
+  the least-squares map of its five points [5, 2] onto
+  `synthface_five_points(size)`."""
+  five = np.asarray(five_points, np.float32)
+  if five.shape != (5, 2):
+    raise ValueError(f"five_points must be [5, 2], got {five.shape}")
+  target = synthface_five_points(size, resolution)
+  return np.asarray(align.similarity_2d(jnp.asarray(five),
+                                        jnp.asarray(target)))
+
+
 def synthface_crop(image: np.ndarray, five_points: np.ndarray, *,
                    size: int = 64, resolution: str = "1k") -> np.ndarray:
   """A photo warped into SynthFace's framing ([size, size, 3], float32).
 
   The similarity that maps the photo's five points onto where SynthFace
-  images hold a frontal mean face's (`synthface_five_points`), bilinear,
+  images hold a frontal mean face's (`synthface_similarity`), bilinear,
   black outside the photo.
 
   Args:
@@ -251,10 +264,9 @@ def synthface_crop(image: np.ndarray, five_points: np.ndarray, *,
     resolution: the SynthFace template.
   """
   rgb = _as_uint8_rgb(image, "image").astype(np.float32) / 255.0
-  five = np.asarray(five_points, np.float32)
-  if five.shape != (5, 2):
-    raise ValueError(f"five_points must be [5, 2], got {five.shape}")
-  target = synthface_five_points(size, resolution)
-  matrix = align.similarity_2d(jnp.asarray(five), jnp.asarray(target))
-  return np.asarray(jax.jit(align.warp_affine, static_argnums=2)(
-      jnp.asarray(rgb), matrix, (size, size)))
+  matrix = synthface_similarity(five_points, size=size,
+                                resolution=resolution)
+  return np.asarray(_warp(jnp.asarray(rgb), jnp.asarray(matrix), (size, size)))
+
+
+_warp = jax.jit(align.warp_affine, static_argnums=2)

@@ -176,3 +176,36 @@ def test_bad_inputs_are_named(lm, tmp_path):
   with pytest.raises(ValueError, match="non-finite"):
     lm.detect(np.full((8, 8, 3), np.nan, np.float32))
   assert lm.detect(np.zeros((64, 64, 3), np.uint8)) is None
+
+
+def test_load_photos_frames_faces_and_names_what_it_skips(lm, astronaut,
+                                                          tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from disent_jax.data import photos  # pylint: disable=g-import-not-at-top
+  Image.fromarray(astronaut).save(tmp_path / "a_colour.png")
+  Image.fromarray(astronaut).convert("L").save(tmp_path / "b_grey.jpg")
+  Image.fromarray(np.zeros((64, 64, 3), np.uint8)).save(
+      tmp_path / "c_blank.png")
+  (tmp_path / "notes.txt").write_text("not an image")
+  got = photos.load_photos(tmp_path, size=64, landmarker=lm,
+                           progress=False)
+  assert [os.path.basename(p) for p in got.paths] == ["a_colour.png",
+                                                      "b_grey.jpg"]
+  assert got.skipped == ((str(tmp_path / "c_blank.png"), "no face found"),)
+  assert got.images.shape == (2, 64, 64, 3)
+  assert got.landmarks.shape == (2, 68, 2) and got.pose.shape == (2, 3)
+  # The crops' five points sit where SynthFace's are.
+  target = landmarker.synthface_five_points(64)
+  io = np.linalg.norm(target[0] - target[1])
+  assert np.abs(got.five_points - target).max() / io < 0.15
+  # Colour and grey copies of one photo: the same head pose.
+  np.testing.assert_allclose(got.pose[0], got.pose[1], atol=np.radians(5))
+  (tmp_path / "d_broken.png").write_bytes(b"\x89PNG broken")
+  with pytest.raises(ValueError, match="d_broken.png"):
+    photos.load_photos(tmp_path, landmarker=lm, progress=False)
+  with pytest.raises(ValueError, match="no images"):
+    photos.load_photos(tmp_path / "empty" if (tmp_path / "empty").mkdir()
+                       is None else None, landmarker=lm)
+  with pytest.raises(ValueError, match="no face found in any"):
+    photos.load_photos([tmp_path / "c_blank.png"], landmarker=lm,
+                       progress=False)
