@@ -134,6 +134,10 @@ def main(argv):
       "ibug68_nme/mediapipe": _nme(ibug[test], a["gt"][test], vis, io),
       "ibug68_nme/baseline_mean_shape": _nme(placed[test], a["gt"][test],
                                              vis, io),
+      "ibug68_mean_px/mediapipe": float(
+          (np.linalg.norm(ibug[test] - a["gt"][test], axis=-1) * vis).sum()
+          / max(vis.sum(), 1)),
+      "interocular_mean_px": float(io.mean()),
   }
   for name, (lo, hi) in _REGIONS.items():
     result[f"ibug68_nme/mediapipe/{name}"] = _nme(
