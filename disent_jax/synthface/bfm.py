@@ -554,7 +554,8 @@ class BfmWorld:
     out.update(vertices=verts, neutral=neutral, identity=identity,
                expression=b, texture=texture, vertex_albedo=albedo,
                pose=pose, sh=jnp.reshape(sh, (27,)),
-               near_frontal=sampling.near_frontal(pose))
+               near_frontal=sampling.near_frontal(pose),
+               occluder_kind=jnp.zeros((), jnp.int32))
     return out
 
   def image_fn(self, *, size: int, neutral_prob: float = 0.1):

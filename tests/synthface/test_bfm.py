@@ -143,3 +143,23 @@ def test_missing_or_malformed_arrays_are_named(tmp_path):
     bfm.load_arrays(tmp_path)
   with pytest.raises(ValueError, match="resolution"):
     bfm.morphable("3k")
+
+
+def test_image_dataset_builds_on_the_bfm_world(tmp_path):
+  from disent_jax.data import build as build_lib  # pylint: disable=g-import-not-at-top
+  from disent_jax.data import onthefly  # pylint: disable=g-import-not-at-top
+  from disent_jax.data import synthface_builders as sfb  # pylint: disable=g-import-not-at-top
+  gen = onthefly.generator("synthface_images", "bfm_tiny")
+  ex = onthefly.OnTheFlySource(gen, "train")[0]
+  model = bfm.morphable("1k")
+  assert ex["identity"].shape == (model.num_identity,)
+  assert ex["expression"].shape == (model.num_expression,)
+  # The 3DMM fit is the world's own model: close to the sampled
+  # coefficients (up to the fit noise, 0.1 sd).
+  assert np.abs(ex["mm_identity"] - ex["identity"]).max() < 0.6
+  assert np.abs(ex["mm_expression"] - ex["expression"]).max() < 0.6
+  build_lib.build("synthface_images/bfm_tiny", tmp_path, progress=False)
+  sfb.verify_build("synthface_images/bfm_tiny", tmp_path)
+  with pytest.raises(ValueError, match="no occluders"):
+    onthefly._image_generator(  # pylint: disable=protected-access
+        "x", onthefly.ImageConfig(world="bfm"))
