@@ -7,7 +7,10 @@ Reads the run's config and final checkpoint and writes decomposition.png,
 transfer.png and interpolation.png (`methods.tensor_aae.figures`) to
 DIR (default WORKDIR/figures): held-out faces split into normals, albedo,
 shading and mask; expression, pose and light transfer on the probe grid
-beside the ground truth; interpolation strips.
+beside the ground truth; interpolation strips. With `--photos` (a folder
+of face photos, or "astronaut" for scikit-image's portrait) it also writes
+photo_decomposition.png: real photos framed like SynthFace images by
+MediaPipe (`data.photos`) and decomposed by the SynthFace-trained model.
 """
 
 import argparse
@@ -23,11 +26,31 @@ from disent_jax.train import checkpointing
 from disent_jax.train import config_utils
 
 
+def _photo_figure(source: str, out: pathlib.Path, apps, state,
+                  size: int) -> None:
+  """Decomposes real photos (needs mediapipe; see docs/real_assets.md)."""
+  from disent_jax.data import photos  # pylint: disable=g-import-not-at-top
+  if source == "astronaut":
+    from PIL import Image  # pylint: disable=g-import-not-at-top
+    from skimage import data as skdata  # pylint: disable=g-import-not-at-top
+    folder = out / "photos"
+    folder.mkdir(exist_ok=True)
+    Image.fromarray(skdata.astronaut()).save(folder / "astronaut.png")
+    source = str(folder)
+  found = photos.load_photos(source, size=size)
+  for path, reason in found.skipped:
+    print(f"{path}: skipped ({reason})")
+  figures.decomposition(str(out / "photo_decomposition.png"), apps, state,
+                        found.images)
+
+
 def main() -> int:
   parser = argparse.ArgumentParser(
       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   parser.add_argument("--workdir", required=True)
   parser.add_argument("--out", default="")
+  parser.add_argument("--photos", default="",
+                      help="a folder of face photos, or 'astronaut'")
   args = parser.parse_args()
   workdir = pathlib.Path(args.workdir).expanduser()
   saved = workdir / "config.json"
@@ -61,6 +84,8 @@ def main() -> int:
   figures.transfers(str(out / "transfer.png"), apps, state, grid)
   figures.interpolation(str(out / "interpolation.png"), apps, state,
                         test["image"][pick[0]], test["image"][pick[-1]])
+  if args.photos:
+    _photo_figure(args.photos, out, apps, state, dcfg.size)
   print(f"step {step}: wrote {sorted(p.name for p in out.glob('*.png'))} "
         f"to {out}")
   return 0
