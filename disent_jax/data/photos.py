@@ -1,6 +1,7 @@
 """Real photos as SynthFace-framed images with MediaPipe pseudo-labels.
 
-`load_photos` reads image files (or every image in a directory), finds the
+`load_photos` reads image files (or every image in a directory, or the
+photos installed packages carry: `packaged_photos`), finds the
 face in each with MediaPipe's Face Landmarker (`nets.landmarker`), warps it
 into the framing of SynthFace images (`landmarker.synthface_crop`) and
 keeps the pseudo-labels: head pose, blendshapes and the iBUG-68 points in
@@ -39,6 +40,29 @@ def read_photo(path: str | os.PathLike) -> np.ndarray:
   if rgb.ndim != 3 or min(rgb.shape[:2]) < 8:
     raise ValueError(f"{path}: image of shape {rgb.shape} is too small")
   return rgb
+
+
+def packaged_photos(*, lfw: bool = True) -> list[tuple[str, np.ndarray]]:
+  """The real face photos installed packages carry, as (name, [H, W, 3]
+  uint8 RGB): scikit-image's astronaut portrait (public domain) and, with
+  `lfw`, the 100 faces of its `lfw_subset()` (25 x 25 grey LFW crops, no
+  identity labels; the other 100 images are non-faces).
+
+  Raises:
+    ImportError: scikit-image (the `[real]` extra) is missing.
+  """
+  try:
+    from skimage import data as skdata  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError("packaged_photos needs scikit-image: pip install -e "
+                      f"'.[real]' ({e})") from e
+  out = [("skimage:astronaut", np.asarray(skdata.astronaut()))]
+  if lfw:
+    faces = np.asarray(skdata.lfw_subset())[:100]
+    grey = np.round(np.clip(faces, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out += [(f"skimage:lfw_subset/{i:03d}", np.repeat(g[..., None], 3, -1))
+            for i, g in enumerate(grey)]
+  return out
 
 
 def photo_files(source: str | os.PathLike | Iterable[str | os.PathLike]
@@ -89,14 +113,28 @@ def _apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
   return points @ matrix[:, :2].T + matrix[:, 2]
 
 
-def load_photos(source: str | os.PathLike | Sequence[str | os.PathLike], *,
+def _photos(source) -> Iterable[tuple[str, np.ndarray]]:
+  """(name, uint8 RGB) of a directory, file, files, or (name, image)
+  pairs."""
+  if (not isinstance(source, (str, os.PathLike)) and source
+      and isinstance(source[0], tuple)):
+    for name, image in source:
+      yield str(name), np.asarray(image)
+    return
+  for f in photo_files(source):
+    yield str(f), read_photo(f)
+
+
+def load_photos(source: str | os.PathLike | Sequence[str | os.PathLike]
+                | Sequence[tuple[str, np.ndarray]], *,
                 size: int = 64, resolution: str = "1k",
                 landmarker: Optional[landmarker_lib.Landmarker] = None,
                 progress: bool = True) -> PhotoSet:
   """Reads, detects and frames photos (see the module docstring).
 
   Args:
-    source: a directory of images, one file, or a sequence of files.
+    source: a directory of images, one file, a sequence of files, or
+      (name, [H, W, 3] image) pairs (e.g. `packaged_photos()`).
     size: the SynthFace image size of the crops.
     resolution: the SynthFace template whose framing the crops take.
     landmarker: a `Landmarker` to reuse; None makes (and closes) one.
@@ -105,17 +143,16 @@ def load_photos(source: str | os.PathLike | Sequence[str | os.PathLike], *,
   Raises:
     ValueError: an unreadable file (named), or no face in any photo.
   """
-  files = photo_files(source)
+  items = list(_photos(source))
   own = landmarker is None
   lm = landmarker_lib.Landmarker() if own else landmarker
   rows, kept, skipped = [], [], []
   try:
-    for f in tqdm.tqdm(files, desc="photos", unit="img",
-                       disable=not progress, leave=False):
-      rgb = read_photo(f)
-      det = lm.detect(rgb, name=str(f))
+    for name, rgb in tqdm.tqdm(items, desc="photos", unit="img",
+                               disable=not progress, leave=False):
+      det = lm.detect(rgb, name=name)
       if det is None:
-        skipped.append((str(f), "no face found"))
+        skipped.append((name, "no face found"))
         continue
       m = landmarker_lib.synthface_similarity(det.five_points, size=size,
                                               resolution=resolution)
@@ -123,13 +160,14 @@ def load_photos(source: str | os.PathLike | Sequence[str | os.PathLike], *,
           rgb, det.five_points, size=size, resolution=resolution),
                    _apply(m, det.ibug68), _apply(m, det.five_points),
                    det.pose, det.blendshapes, det.blendshape_names))
-      kept.append(str(f))
+      kept.append(name)
   finally:
     if own:
       lm.close()
   if not rows:
-    raise ValueError(f"no face found in any of {len(files)} photos "
-                     f"({files[0]}{', ...' if len(files) > 1 else ''})")
+    raise ValueError(f"no face found in any of {len(items)} photos "
+                     f"({items[0][0] if items else source}"
+                     f"{', ...' if len(items) > 1 else ''})")
   images, landmarks, five, pose, shapes, names = zip(*rows)
   return PhotoSet(
       images=np.stack(images).astype(np.float32),

@@ -209,3 +209,16 @@ def test_load_photos_frames_faces_and_names_what_it_skips(lm, astronaut,
   with pytest.raises(ValueError, match="no face found in any"):
     photos.load_photos([tmp_path / "c_blank.png"], landmarker=lm,
                        progress=False)
+
+
+def test_packaged_photos_are_real_faces_mediapipe_finds(lm):
+  from disent_jax.data import photos  # pylint: disable=g-import-not-at-top
+  items = photos.packaged_photos()
+  assert items[0][0] == "skimage:astronaut" and len(items) == 101
+  assert all(img.dtype == np.uint8 and img.shape[-1] == 3
+             for _, img in items)
+  got = photos.load_photos(items[:21], size=32, landmarker=lm,
+                           progress=False)
+  # LFW's 25 x 25 crops are small, but MediaPipe finds most faces.
+  assert len(got) >= 17, got.skipped
+  assert got.images.shape[1:] == (32, 32, 3)
