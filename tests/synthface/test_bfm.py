@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from disent_jax.synthface import bfm
+from disent_jax.synthface import bfm_mesh
 from disent_jax.synthface import morphable as mm_lib
 
 try:
@@ -53,7 +54,7 @@ def test_mesh_is_an_oriented_disk_facing_the_camera(model):
   undirected = np.unique(np.sort(directed, axis=1), axis=0)
   # Euler characteristic of a disk (one outline, the mouth closed).
   assert len(v) - len(undirected) + len(f) == 1
-  assert len(bfm.boundary_loops(f)) == 1
+  assert len(bfm_mesh.boundary_loops(f)) == 1
   n = np.cross(v[f[:, 1]] - v[f[:, 0]], v[f[:, 2]] - v[f[:, 0]])
   area = np.linalg.norm(n, axis=1)
   facing = (n[:, 2] > 0)
