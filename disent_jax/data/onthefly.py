@@ -363,6 +363,12 @@ def world_morphable(resolution: str) -> morphable.Morphable:
                          num_expressions=300)
 
 
+def image_generator(cfg: ImageConfig,
+                    name: str = "synthface_images/custom") -> Generator:
+  """The `synthface_images` generator of any `ImageConfig`."""
+  return _image_generator(name, cfg)
+
+
 def _image_generator(name: str, cfg: ImageConfig) -> Generator:
   if cfg.world == "bfm":
     if cfg.occluder_prob > 0:

@@ -1,6 +1,6 @@
 """Paper 003: semi-supervised 3D face reconstruction with GCN decoders.
 
-In progress: the networks and the image formation (`model`) and the
-objective's terms (`objective`) are here and tested; the training steps,
-the harness method and the evaluation follow (see README.md).
+In progress (see README.md): stage 1 trains through the harness
+(`method.build`, `configs/gcn_recon.py`); stage 2 and the MICC-style
+evaluation are not here yet.
 """
