@@ -16,7 +16,7 @@ ChebConv to the output channels.
 `h.down` and `h.up` of a `hierarchy.MeshHierarchy` h (fine to coarse).
 """
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -88,6 +88,9 @@ class MeshDecoder(nn.Module):
     K: Chebyshev terms.
     out_features: output channels (3 for positions or RGB albedo).
     activation: non-linearity after each hidden conv (none after the last).
+    out_kernel_init: the last conv's kernel initialiser (ChebConv's default
+      when None; zeros makes the decoder start at a constant output, e.g.
+      a residual decoder at its template).
   """
   operators: Sequence[graph.GraphOperator]
   up: Sequence[hierarchy.Sampling]
@@ -95,6 +98,7 @@ class MeshDecoder(nn.Module):
   K: int = 6  # pylint: disable=invalid-name
   out_features: int = 3
   activation: Callable[[jax.Array], jax.Array] = nn.relu
+  out_kernel_init: Any = None
 
   @nn.compact
   def __call__(self, z: jax.Array) -> jax.Array:
@@ -120,8 +124,10 @@ class MeshDecoder(nn.Module):
       x = chebconv.ChebConv(width, self.K, name=f"conv_{step}")(
           x, self.operators[level])
       x = self.activation(x)
-    return chebconv.ChebConv(self.out_features, self.K, name="conv_out")(
-        x, self.operators[0])
+    init = ({} if self.out_kernel_init is None
+            else {"kernel_init": self.out_kernel_init})
+    return chebconv.ChebConv(self.out_features, self.K, name="conv_out",
+                             **init)(x, self.operators[0])
 
 
 def _num_inputs(sampling: hierarchy.Sampling) -> int:

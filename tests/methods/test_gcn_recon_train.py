@@ -30,7 +30,8 @@ def test_runlocal_trains_and_reports_against_baselines(runlocal):
   for key in ("shape/mean_mm", "baseline_template/shape/mean_mm",
               "baseline_3dmm_fit/shape/mean_mm", "landmarks/nme",
               "baseline_mean_landmarks/landmarks/nme", "recon/photometric",
-              "baseline_mean_image/recon/photometric"):
+              "baseline_mean_image/recon/photometric",
+              "baseline_ridge/landmarks/nme"):
     assert np.isfinite(m[key]), key
   # The oracle 3DMM fit is far better than the mean face.
   assert (m["baseline_3dmm_fit/shape/mean_mm"]

@@ -10,6 +10,13 @@
   * recon/photometric: the masked per-pixel colour error of the render
     (face mask ∩ coverage), beside the mean training image (face mask).
 
+The linear model of the same data (`baseline_ridge`): ridge regressions
+from the pixels (average-pooled to at most 32 x 32) to the 3DMM fit's
+coefficients, on the labelled training images only (the supervision the
+model's L_shp gets), and to the 2D landmarks, on every training image
+(the landmark detector's); the strengths are chosen on training subjects
+held out from the fit (`metrics.linear.select_ridge`).
+
 The MICC-style protocol (scans, scaled ICP, point-to-plane errors) is not
 here yet.
 """
@@ -21,31 +28,95 @@ import jax.numpy as jnp
 import numpy as np
 
 from disent_jax.losses import image_formation
+from disent_jax.metrics import linear
 from disent_jax.nets import align
 from disent_jax.synthface import morphable as mm_lib
 from disent_jax.train import partitioning
 
 
+_RIDGE_PIXELS = 32
+_RIDGE_MAX_EXAMPLES = 3000
+
+
+def ridge_features(images: np.ndarray) -> np.ndarray:
+  """Images [N, S, S, 3] (uint8 or [0, 1]) -> [N, D] pixels average-pooled
+  to at most 32 x 32 (a linear map, so a ridge on them is linear in the
+  pixels)."""
+  x = np.asarray(images)
+  x = x.astype(np.float64) / (255.0 if x.dtype == np.uint8 else 1.0)
+  n, s = x.shape[0], x.shape[1]
+  f = max(1, s // _RIDGE_PIXELS)
+  if s % f:
+    raise ValueError(f"ridge_features: image size {s} is not a multiple of "
+                     f"its pooling factor {f}")
+  x = x.reshape(n, s // f, f, s // f, f, 3).mean(axis=(2, 4))
+  return x.reshape(n, -1)
+
+
+def _spaced(n: int, limit: int) -> np.ndarray:
+  if n <= limit:
+    return np.arange(n)
+  return np.unique(np.linspace(0, n - 1, limit).round().astype(int))
+
+
 @dataclasses.dataclass(frozen=True)
 class Baselines:
-  """Trivial answers from the training split.
+  """Trivial and linear answers from the training split.
 
   Attributes:
     mean_shape: [V, 3] the template (the 3DMM mean).
     mean_landmarks: [68, 2] the mean training landmarks (pixels).
     mean_image: [S, S, 3] the mean training image.
+    ridge_coefficients: pixels -> concat(mm_identity, mm_expression), or
+      None without labelled images.
+    ridge_landmarks: pixels -> flattened landmarks [136] (pixels).
   """
   mean_shape: np.ndarray
   mean_landmarks: np.ndarray
   mean_image: np.ndarray
+  ridge_coefficients: linear.LinearMap | None = None
+  ridge_landmarks: linear.LinearMap | None = None
 
   @classmethod
   def fit(cls, train: Mapping[str, np.ndarray],
-          morphable: mm_lib.Morphable) -> "Baselines":
+          morphable: mm_lib.Morphable, *, linear_models: bool = True
+          ) -> "Baselines":
+    """Fits every baseline on the training arrays (`data.generate`'s)."""
+    ridge_c = ridge_l = None
+    if linear_models:
+      idx = _spaced(len(train["image"]), _RIDGE_MAX_EXAMPLES)
+      x = ridge_features(np.asarray(train["image"])[idx])
+      subjects = np.asarray(train["subject"])[idx]
+      lm = np.asarray(train["landmarks_2d"], np.float64)[idx].reshape(
+          len(idx), -1)
+      (a_l,) = linear.select_ridge(x, (lm,), subjects)
+      ridge_l = linear.fit_ridge(x, lm, alpha=a_l)
+      lab = np.asarray(train["labelled"], bool)[idx]
+      if lab.sum() >= 2:
+        coeffs = np.concatenate(
+            [np.asarray(train["mm_identity"], np.float64)[idx][lab],
+             np.asarray(train["mm_expression"], np.float64)[idx][lab]], -1)
+        (a_c,) = linear.select_ridge(x[lab], (coeffs,), subjects[lab])
+        ridge_c = linear.fit_ridge(x[lab], coeffs, alpha=a_c)
     return cls(np.asarray(morphable.mean, np.float32),
                np.asarray(train["landmarks_2d"], np.float64).mean(0),
                np.asarray(train["image"], np.float64).mean(0).astype(
-                   np.float32))
+                   np.float32), ridge_c, ridge_l)
+
+  def ridge_shapes(self, images: np.ndarray, morphable: mm_lib.Morphable
+                   ) -> np.ndarray | None:
+    """[N, V, 3] shapes of the ridge's predicted coefficients (or None)."""
+    if self.ridge_coefficients is None:
+      return None
+    c = self.ridge_coefficients(ridge_features(images))
+    k = morphable.num_identity
+    return np.asarray(mm_lib.reconstruct(morphable, c[:, :k], c[:, k:]))
+
+  def ridge_landmarks_2d(self, images: np.ndarray) -> np.ndarray | None:
+    """[N, 68, 2] the ridge's landmarks (pixels), or None."""
+    if self.ridge_landmarks is None:
+      return None
+    return self.ridge_landmarks(ridge_features(images)).reshape(-1, 68, 2)
 
 
 def _vertex_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -63,8 +134,9 @@ def evaluate(predict: Callable[[Any, Any], dict[str, Any]], state: Any,
              morphable: mm_lib.Morphable) -> dict[str, float]:
   """The metrics of the module docstring over the test batches (which carry
   image, face_mask, landmarks_2d, vertices, mm_identity, mm_expression)."""
-  cols = {k: [] for k in ("shape", "shape_tpl", "shape_fit", "nme",
-                          "nme_mean", "photo", "photo_mean")}
+  cols = {k: [] for k in ("shape", "shape_tpl", "shape_fit", "shape_ridge",
+                          "nme", "nme_mean", "nme_ridge", "photo",
+                          "photo_mean")}
   for batch in dataset:
     out = predict(state, batch["image"])
     out, batch = partitioning.to_host((out, batch))
@@ -74,10 +146,17 @@ def evaluate(predict: Callable[[Any, Any], dict[str, Any]], state: Any,
     fit = mm_lib.reconstruct(morphable, batch["mm_identity"],
                              batch["mm_expression"])
     cols["shape_fit"].append(_vertex_error(np.asarray(fit), gt))
+    images = np.asarray(batch["image"])
+    ridge = baselines.ridge_shapes(images, morphable)
+    if ridge is not None:
+      cols["shape_ridge"].append(_vertex_error(ridge, gt))
     lm = np.asarray(batch["landmarks_2d"])
     cols["nme"].append(_nme(np.asarray(out["landmarks_2d"]), lm))
     cols["nme_mean"].append(_nme(np.broadcast_to(
         baselines.mean_landmarks, lm.shape), lm))
+    ridge_lm = baselines.ridge_landmarks_2d(images)
+    if ridge_lm is not None:
+      cols["nme_ridge"].append(_nme(ridge_lm, lm))
     image = jnp.asarray(batch["image"])
     face = jnp.asarray(batch["face_mask"])
     cols["photo"].append(np.asarray(image_formation.photometric_loss(
@@ -88,8 +167,14 @@ def evaluate(predict: Callable[[Any, Any], dict[str, Any]], state: Any,
         per_image=True)))
   if not cols["shape"]:
     raise ValueError("evaluate: the test dataset is empty")
-  c = {k: np.concatenate(v) for k, v in cols.items()}
+  c = {k: np.concatenate(v) for k, v in cols.items() if v}
+  ridge = {}
+  if "shape_ridge" in c:
+    ridge["baseline_ridge/shape/mean_mm"] = float(c["shape_ridge"].mean())
+  if "nme_ridge" in c:
+    ridge["baseline_ridge/landmarks/nme"] = float(c["nme_ridge"].mean())
   return {
+      **ridge,
       "shape/mean_mm": float(c["shape"].mean()),
       "baseline_template/shape/mean_mm": float(c["shape_tpl"].mean()),
       "baseline_3dmm_fit/shape/mean_mm": float(c["shape_fit"].mean()),

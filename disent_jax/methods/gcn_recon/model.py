@@ -177,8 +177,11 @@ class GcnReconstructor(nn.Module):
     decoder_filters: widths of the decoders (paper: 256, 128, 64, 32, 16),
       one per hierarchy level.
     K: Chebyshev terms (paper: 6).
-    shape_scale: mm per unit of the shape decoder's output (the residual
-      is small against the template at initialisation).
+    shape_scale: mm per unit of the shape decoder's output.
+
+  Both decoders' last convolutions start at zero, so the first shape is the
+  template and the first albedo a uniform 0.5 (a ChebConv default start
+  puts the residual at tens of mm and saturates the albedo's sigmoid).
   """
   mesh: MeshSetup
   encoder: ResNetEncoder
@@ -190,7 +193,8 @@ class GcnReconstructor(nn.Module):
     levels = len(self.decoder_filters)
     kw = dict(operators=self.mesh.operators[:levels],
               up=self.mesh.up[:levels], filters=tuple(self.decoder_filters),
-              K=self.K, out_features=3)
+              K=self.K, out_features=3,
+              out_kernel_init=nn.initializers.zeros)
     self.shape_decoder = mesh_autoencoder.MeshDecoder(**kw)
     self.albedo_decoder = mesh_autoencoder.MeshDecoder(**kw)
 
