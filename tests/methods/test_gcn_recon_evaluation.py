@@ -24,9 +24,11 @@ def _linear_world(n, rng, mix, lm_map, coeff_map, num_identity):
   z = rng.normal(size=(n, mix.shape[0]))
   images = 0.5 + 0.05 * (z @ mix).reshape(n, 32, 32, 3)
   coeffs = z @ coeff_map
-  return {"image": images, "landmarks_2d": (16 + z @ lm_map).reshape(
-      n, 68, 2), "mm_identity": coeffs[:, :num_identity],
-          "mm_expression": coeffs[:, num_identity:], "subject": np.arange(n) // 4,
+  return {"image": images,
+          "landmarks_2d": (16 + z @ lm_map).reshape(n, 68, 2),
+          "mm_identity": coeffs[:, :num_identity],
+          "mm_expression": coeffs[:, num_identity:],
+          "subject": np.arange(n) // 4,
           "labelled": np.arange(n) % 2 == 0}
 
 
@@ -42,9 +44,10 @@ def test_ridge_baselines_recover_a_linear_world_on_new_images():
   test = _linear_world(50, rng, mix, lm_map, coeff_map,
                         mm.num_identity)
   b = evaluation.Baselines.fit(train, mm)
-  lm = b.ridge_landmarks_2d(test["image"])
+  lm = b.ridge_landmarks_2d(evaluation.ridge_features(test["image"]))
   np.testing.assert_allclose(lm, test["landmarks_2d"], atol=0.05)
-  shapes = b.ridge_shapes(test["image"], mm)
+  feats = evaluation.ridge_features(test["image"])
+  shapes = b.ridge_shapes(feats, mm)
   want = np.asarray(evaluation.mm_lib.reconstruct(
       mm, test["mm_identity"], test["mm_expression"]))
   assert shapes.shape == want.shape
@@ -54,4 +57,4 @@ def test_ridge_baselines_recover_a_linear_world_on_new_images():
   # Without labelled images there is no coefficient ridge.
   train["labelled"] = np.zeros(400, bool)
   assert evaluation.Baselines.fit(train, mm).ridge_shapes(
-      test["image"], mm) is None
+      feats, mm) is None

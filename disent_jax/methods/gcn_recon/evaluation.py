@@ -79,44 +79,44 @@ class Baselines:
 
   @classmethod
   def fit(cls, train: Mapping[str, np.ndarray],
-          morphable: mm_lib.Morphable, *, linear_models: bool = True
-          ) -> "Baselines":
+          morphable: mm_lib.Morphable) -> "Baselines":
     """Fits every baseline on the training arrays (`data.generate`'s)."""
-    ridge_c = ridge_l = None
-    if linear_models:
-      idx = _spaced(len(train["image"]), _RIDGE_MAX_EXAMPLES)
-      x = ridge_features(np.asarray(train["image"])[idx])
-      subjects = np.asarray(train["subject"])[idx]
-      lm = np.asarray(train["landmarks_2d"], np.float64)[idx].reshape(
-          len(idx), -1)
-      (a_l,) = linear.select_ridge(x, (lm,), subjects)
-      ridge_l = linear.fit_ridge(x, lm, alpha=a_l)
-      lab = np.asarray(train["labelled"], bool)[idx]
-      if lab.sum() >= 2:
-        coeffs = np.concatenate(
-            [np.asarray(train["mm_identity"], np.float64)[idx][lab],
-             np.asarray(train["mm_expression"], np.float64)[idx][lab]], -1)
-        (a_c,) = linear.select_ridge(x[lab], (coeffs,), subjects[lab])
-        ridge_c = linear.fit_ridge(x[lab], coeffs, alpha=a_c)
+    idx = _spaced(len(train["image"]), _RIDGE_MAX_EXAMPLES)
+    x = ridge_features(np.asarray(train["image"])[idx])
+    subjects = np.asarray(train["subject"])[idx]
+    lm = np.asarray(train["landmarks_2d"], np.float64)[idx].reshape(
+        len(idx), -1)
+    (a_l,) = linear.select_ridge(x, (lm,), subjects)
+    ridge_l = linear.fit_ridge(x, lm, alpha=a_l)
+    ridge_c = None
+    lab = np.asarray(train["labelled"], bool)[idx]
+    if lab.sum() >= 2:
+      coeffs = np.concatenate(
+          [np.asarray(train["mm_identity"], np.float64)[idx][lab],
+           np.asarray(train["mm_expression"], np.float64)[idx][lab]], -1)
+      (a_c,) = linear.select_ridge(x[lab], (coeffs,), subjects[lab])
+      ridge_c = linear.fit_ridge(x[lab], coeffs, alpha=a_c)
     return cls(np.asarray(morphable.mean, np.float32),
                np.asarray(train["landmarks_2d"], np.float64).mean(0),
                np.asarray(train["image"], np.float64).mean(0).astype(
                    np.float32), ridge_c, ridge_l)
 
-  def ridge_shapes(self, images: np.ndarray, morphable: mm_lib.Morphable
-                   ) -> np.ndarray | None:
-    """[N, V, 3] shapes of the ridge's predicted coefficients (or None)."""
+  def ridge_shapes(self, features: np.ndarray,
+                   morphable: mm_lib.Morphable) -> np.ndarray | None:
+    """`ridge_features` [N, D] -> [N, V, 3] shapes of the ridge's predicted
+    coefficients (None without labelled training images)."""
     if self.ridge_coefficients is None:
       return None
-    c = self.ridge_coefficients(ridge_features(images))
+    c = self.ridge_coefficients(features)
     k = morphable.num_identity
     return np.asarray(mm_lib.reconstruct(morphable, c[:, :k], c[:, k:]))
 
-  def ridge_landmarks_2d(self, images: np.ndarray) -> np.ndarray | None:
-    """[N, 68, 2] the ridge's landmarks (pixels), or None."""
+  def ridge_landmarks_2d(self, features: np.ndarray) -> np.ndarray | None:
+    """`ridge_features` [N, D] -> [N, 68, 2] the ridge's landmarks
+    (pixels), or None."""
     if self.ridge_landmarks is None:
       return None
-    return self.ridge_landmarks(ridge_features(images)).reshape(-1, 68, 2)
+    return self.ridge_landmarks(features).reshape(-1, 68, 2)
 
 
 def _vertex_error(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -146,15 +146,15 @@ def evaluate(predict: Callable[[Any, Any], dict[str, Any]], state: Any,
     fit = mm_lib.reconstruct(morphable, batch["mm_identity"],
                              batch["mm_expression"])
     cols["shape_fit"].append(_vertex_error(np.asarray(fit), gt))
-    images = np.asarray(batch["image"])
-    ridge = baselines.ridge_shapes(images, morphable)
+    features = ridge_features(np.asarray(batch["image"]))
+    ridge = baselines.ridge_shapes(features, morphable)
     if ridge is not None:
       cols["shape_ridge"].append(_vertex_error(ridge, gt))
     lm = np.asarray(batch["landmarks_2d"])
     cols["nme"].append(_nme(np.asarray(out["landmarks_2d"]), lm))
     cols["nme_mean"].append(_nme(np.broadcast_to(
         baselines.mean_landmarks, lm.shape), lm))
-    ridge_lm = baselines.ridge_landmarks_2d(images)
+    ridge_lm = baselines.ridge_landmarks_2d(features)
     if ridge_lm is not None:
       cols["nme_ridge"].append(_nme(ridge_lm, lm))
     image = jnp.asarray(batch["image"])
