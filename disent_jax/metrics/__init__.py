@@ -11,6 +11,8 @@ Modules (all imported with the package):
     factor (paper 000 Figs. 14-15).
   disentanglement: DS (paper 001 eq. 9), W-direction consistency (paper 001
     Table 2), MIG and DCI.
+  linear: ridge and PCA linear models with a validation-chosen ridge, the
+    linear baselines of every results table.
   fid: Fréchet distance with a named, pluggable feature network.
   verification: same/different-identity pair scores, ROC-AUC, EER, TAR@FAR.
 """
@@ -19,12 +21,13 @@ from disent_jax.metrics import alignment
 from disent_jax.metrics import clusters
 from disent_jax.metrics import disentanglement
 from disent_jax.metrics import fid
+from disent_jax.metrics import linear
 from disent_jax.metrics import mesh_errors
 from disent_jax.metrics import normals
 from disent_jax.metrics import probes
 from disent_jax.metrics import verification
 
 __all__ = [
-    "alignment", "clusters", "disentanglement", "fid", "mesh_errors", "normals",
-    "probes", "verification",
+    "alignment", "clusters", "disentanglement", "fid", "linear", "mesh_errors",
+    "normals", "probes", "verification",
 ]
