@@ -81,14 +81,25 @@ class GridConfig:
   seed: int = 0
 
 
+# The first subject id of the scans (far above any image dataset's).
+SCAN_FIRST_SUBJECT = 1_000_000
+
+
 @dataclasses.dataclass(frozen=True)
 class ScanConfig:
-  """MICC-like: a neutral scan and several images per subject."""
+  """MICC-like: a neutral scan and several images per subject.
+
+  Scan subject s is subject `first_subject + s` of world `seed` (and its
+  images examples from `first_subject * images_per_subject` on), so that
+  no scan subject is a subject of the image datasets, which number theirs
+  from 0.
+  """
   resolution: str = "2.5k"
   size: int = 64
   num_subjects: int = 10
   images_per_subject: int = 6
   seed: int = 0
+  first_subject: int = SCAN_FIRST_SUBJECT
 
 
 # The first configuration of each dataset is its default.
@@ -480,9 +491,10 @@ def _scan_generator(name: str, cfg: ScanConfig) -> Generator:
   k = cfg.images_per_subject
 
   def one(s):
-    params = sampling.subject_identity(cfg.seed, s)
-    idx = s * k + jnp.arange(k)
-    ims = jax.vmap(lambda i: image(cfg.seed, i, s))(idx)
+    subject = cfg.first_subject + s
+    params = sampling.subject_identity(cfg.seed, subject)
+    idx = subject * k + jnp.arange(k)
+    ims = jax.vmap(lambda i: image(cfg.seed, i, subject))(idx)
     return {"scan": idn.neutral(params, w.template), "identity": params,
             "subject": s, "images": ims["image"],
             "landmarks_2d": ims["landmarks_2d"], "pose": ims["pose"],
