@@ -38,6 +38,12 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   c.data.fit_noise = 0.1
   c.data.seed = 0
 
+  # The MICC-style protocol (micc.py) at the end of training.
+  c.micc = ml_collections.ConfigDict()
+  c.micc.num_subjects = 10
+  c.micc.scan_resolution = "2.5k"
+  c.micc.single_view = True
+
   c.model = ml_collections.ConfigDict()
   # ResNet-18-style and narrow on a CPU (spec §6.2); ResNet-50 in full.
   c.model.stage_widths = (16, 32, 64, 128)
@@ -76,6 +82,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.size = 128
     c.data.num_subjects = 400
     c.data.images_per_subject = 20
+    c.micc.num_subjects = 20
+    c.micc.scan_resolution = "5k"
     c.model.stage_widths = (64, 128, 256, 512)
     c.model.stage_blocks = (3, 4, 6, 3)
     c.model.bottleneck = True
@@ -91,6 +99,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     c.data.num_subjects = 4
     c.data.num_test_subjects = 2
     c.data.images_per_subject = 4
+    c.micc.num_subjects = 2
+    c.micc.single_view = False
     c.model.stage_widths = (8, 16)
     c.model.stage_blocks = (1, 1)
     c.model.stem_width = 8

@@ -36,6 +36,13 @@ def test_runlocal_trains_and_reports_against_baselines(runlocal):
   # The oracle 3DMM fit is far better than the mean face.
   assert (m["baseline_3dmm_fit/shape/mean_mm"]
           < 0.5 * m["baseline_template/shape/mean_mm"])
+  # The MICC-style protocol: the model and its baselines per condition.
+  for prefix in ("micc", "baseline_template/micc", "baseline_3dmm_fit/micc"):
+    for cond in ("cooperative", "indoor"):
+      for stat in ("mean", "std"):
+        assert np.isfinite(m[f"{prefix}/{cond}/{stat}"]), (prefix, cond)
+  assert (m["baseline_3dmm_fit/micc/cooperative/mean"]
+          < m["baseline_template/micc/cooperative/mean"])
   rows = [json.loads(r) for r in
           (workdir / "metrics.jsonl").read_text().splitlines()]
   logged = set().union(*rows)

@@ -19,6 +19,7 @@ from disent_jax.data import onthefly
 from disent_jax.data import pipeline
 from disent_jax.methods.gcn_recon import data as data_lib
 from disent_jax.methods.gcn_recon import evaluation
+from disent_jax.methods.gcn_recon import micc
 from disent_jax.methods.gcn_recon import model as model_lib
 from disent_jax.methods.gcn_recon import objective
 from disent_jax.methods.gcn_recon import steps as steps_lib
@@ -106,14 +107,36 @@ def build(config: ml_collections.ConfigDict) -> Method:
         process_index=dctx.process_index, process_count=dctx.process_count)
 
   baselines = evaluation.Baselines.fit(train, ctx.morphable)
+  micc_data = micc_protocol_data(config, dcfg)
 
   def evaluate(state, dataset: Iterable[Mapping[str, jax.Array]]
                ) -> dict[str, float]:
-    return evaluation.evaluate(predict, state, dataset, baselines=baselines,
-                               morphable=ctx.morphable)
+    out = evaluation.evaluate(predict, state, dataset, baselines=baselines,
+                              morphable=ctx.morphable)
+    if micc_data is not None:
+      out.update(evaluation.micc_metrics(
+          predict, state, micc_data, baselines=baselines,
+          morphable=ctx.morphable,
+          single_view=bool(config.micc.single_view)))
+    return out
 
   return Method(name="gcn_recon", init=init, train_step=train_step,
                 eval_step=eval_step, evaluate=evaluate, data=data)
+
+
+def micc_protocol_data(config: ml_collections.ConfigDict,
+                       dcfg: data_lib.DataConfig
+                       ) -> dict[str, np.ndarray] | None:
+  """`micc.generate` for `config.micc` (None with no subjects): subjects
+  numbered after both image splits, at the images' size and mesh."""
+  n = int(config.micc.num_subjects)
+  if n <= 0:
+    return None
+  return micc.generate(micc.Protocol(
+      first_subject=dcfg.num_subjects + dcfg.num_test_subjects,
+      num_subjects=n, seed=dcfg.seed, size=dcfg.size,
+      resolution=dcfg.resolution,
+      scan_resolution=str(config.micc.scan_resolution)))
 
 
 def _predict(state: Any, images: jax.Array, *, ctx: steps_lib.Context
