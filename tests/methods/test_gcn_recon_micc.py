@@ -28,7 +28,7 @@ def test_views_are_the_subjects_own_neutral_faces_at_three_yaws():
   assert np.all(np.diff(nose_x, axis=-1) != 0)
   assert np.all(np.sign(np.diff(nose_x, axis=-1))
                 == np.sign(np.diff(nose_x, axis=-1))[..., :1])
-  # Cooperative views share one light and framing; indoor ones do not.
+  # The indoor condition's lights, occluders and framing differ.
   coop, indoor = d["images"][:, 0], d["images"][:, 1]
   assert not np.allclose(coop, indoor)
   # The scan is the exact neutral: the image-mesh neutral lies on it.

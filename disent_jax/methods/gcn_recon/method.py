@@ -107,15 +107,16 @@ def build(config: ml_collections.ConfigDict) -> Method:
         process_index=dctx.process_index, process_count=dctx.process_count)
 
   baselines = evaluation.Baselines.fit(train, ctx.morphable)
-  micc_data = micc_protocol_data(config, dcfg)
+  # Generated at the first evaluation (the end of training), not at start.
+  micc_data = functools.cache(lambda: micc_protocol_data(config, dcfg))
 
   def evaluate(state, dataset: Iterable[Mapping[str, jax.Array]]
                ) -> dict[str, float]:
     out = evaluation.evaluate(predict, state, dataset, baselines=baselines,
                               morphable=ctx.morphable)
-    if micc_data is not None:
+    if micc_data() is not None:
       out.update(evaluation.micc_metrics(
-          predict, state, micc_data, baselines=baselines,
+          predict, state, micc_data(), baselines=baselines,
           morphable=ctx.morphable,
           single_view=bool(config.micc.single_view)))
     return out
